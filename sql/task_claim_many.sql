@@ -1,0 +1,31 @@
+-- Claims up to $3 ready tasks of one queue for one worker, highest priority first,
+-- then oldest. Rows locked by another claimer are skipped, not waited on. Each
+-- claimed task gets the lease $4, valid for $5 ms, and counts one more attempt.
+-- $1 text         queue
+-- $2 text[]       task names the worker has handlers for (null: any name)
+-- $3 integer      at most this many tasks
+-- $4 uuid         lease id
+-- $5 integer      lease duration, ms
+-- $6 text         worker id
+-- $7 timestamptz  "now" (null in production)
+WITH picked AS (
+  SELECT id
+  FROM :schema.tasks
+  WHERE state = 'ready' AND queue = $1 AND ($2::text[] IS NULL OR name = ANY ($2::text[]))
+  ORDER BY priority DESC, run_at, id
+  LIMIT $3
+  FOR UPDATE SKIP LOCKED
+), clock AS (
+  SELECT coalesce($7::timestamptz, now()) AS now
+)
+UPDATE :schema.tasks AS t
+SET state = 'running',
+    attempts = t.attempts + 1,
+    started_at = clock.now,
+    lease_id = $4::uuid,
+    lease_expires_at = clock.now + make_interval(secs => $5::integer / 1000.0),
+    worker_id = $6
+FROM picked, clock
+WHERE t.id = picked.id
+RETURNING t.id::text AS id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts,
+          t.key, t.run_at, t.created_at, t.lease_expires_at

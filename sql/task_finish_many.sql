@@ -1,0 +1,24 @@
+-- Ends running tasks: moves each to finished_tasks with its final state, in one
+-- statement. Fenced on the lease: a task whose lease was lost (rescued and handed
+-- to another worker) is left alone and not returned.
+-- $1 jsonb        [{ id, lease_id, state: succeeded|failed|cancelled, result, error }]
+-- $2 timestamptz  "now" (null in production)
+WITH outcome AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS o(id bigint, lease_id uuid, state :schema.task_state, result jsonb, error text)
+), ended AS (
+  DELETE FROM :schema.tasks AS t
+  USING outcome AS o
+  WHERE t.id = o.id AND t.lease_id = o.lease_id AND t.state = 'running'
+  RETURNING t.*, o.state AS final_state, o.result, o.error
+), notified AS (
+  SELECT count(:schema.notify('task_finished', queue)) AS n
+  FROM (SELECT DISTINCT queue FROM ended) AS queues
+)
+INSERT INTO :schema.finished_tasks
+  (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
+   created_at, started_at, finished_at, result, error, worker_id)
+SELECT id, queue, name, args, final_state, priority, run_at, attempts, max_attempts, key,
+       created_at, started_at, coalesce($2::timestamptz, now()), result, error, worker_id
+FROM ended, notified
+RETURNING id::text AS id

@@ -1,0 +1,110 @@
+import pg from 'pg';
+import { z } from 'zod';
+import { ConfigError, suggest, type ValidationError } from './errors.js';
+import { type Logger, silentLogger } from './logger.js';
+
+/**
+ * A schema name pgtq can own: lower case so that psql users never need quotes,
+ * short enough that "<schema>.task_scheduled" fits PostgreSQL's 63-byte channel names.
+ */
+export const schemaName = z
+  .string()
+  .regex(
+    /^[a-z_][a-z0-9_]{0,39}$/,
+    'a schema name is 1–40 characters of a–z, 0–9 and _, not starting with a digit',
+  );
+
+export const queueName = z.string().min(1).max(200);
+export const taskName = z.string().min(1, 'a task name cannot be empty').max(200);
+
+const logger = z.custom<Logger>(
+  (value) =>
+    typeof value === 'object' && value !== null && 'warn' in value && typeof value.warn === 'function',
+  'expected a logger with debug, info, warn and error methods',
+);
+
+const connectionOptions = z
+  .object({
+    connectionString: z.string().min(1).optional(),
+    host: z.string().optional(),
+    port: z.number().int().positive().optional(),
+    user: z.string().optional(),
+    password: z.string().optional(),
+    database: z.string().optional(),
+    ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+    /** An existing pool to use; pgtq never ends a pool it did not create. */
+    pool: z.instanceof(pg.Pool).optional(),
+    /** Size of the pool pgtq creates. @default 10 */
+    max: z.number().int().positive().optional(),
+    /** Schema holding pgtq's tables and functions. @default 'pgtq' */
+    schema: schemaName.optional(),
+    /** @default a logger that says nothing */
+    logger: logger.optional(),
+  })
+  .strict();
+
+export type ConnectionOptions = z.input<typeof connectionOptions>;
+/** A connection string, connection options, or `{ pool }`. */
+export type Connection = string | ConnectionOptions;
+
+export interface ResolvedConnection {
+  readonly pool: pg.Pool;
+  /** Whether pgtq created the pool, and so ends it on close. */
+  readonly ownsPool: boolean;
+  /** How to open a dedicated connection (for LISTEN). */
+  readonly clientConfig: pg.ClientConfig;
+  readonly schema: string;
+  readonly logger: Logger;
+}
+
+export function resolveConnection(connection: Connection | undefined): ResolvedConnection {
+  const options = parse(
+    connectionOptions,
+    typeof connection === 'string' ? { connectionString: connection } : (connection ?? {}),
+    'connection',
+  );
+  const { pool, schema = 'pgtq', logger = silentLogger, max, ...clientConfig } = options;
+  if (pool) {
+    if (Object.keys(clientConfig).length > 0 || max !== undefined) {
+      throw new ConfigError('connection: give either { pool } or connection settings, not both');
+    }
+    return Object.freeze({ pool, ownsPool: false, clientConfig: pool.options, schema, logger });
+  }
+  return Object.freeze({
+    pool: new pg.Pool({ ...clientConfig, max: max ?? 10 }),
+    ownsPool: true,
+    clientConfig,
+    schema,
+    logger,
+  });
+}
+
+/** Parses with zod, turning its issues into one readable ConfigError (or ValidationError). */
+export function parse<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+  ErrorClass: typeof ConfigError | typeof ValidationError = ConfigError,
+): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new ErrorClass(`${what}: ${describeIssues(result.error, schema)}`, { cause: result.error });
+}
+
+function describeIssues(error: z.ZodError, schema: z.ZodType): string {
+  return error.issues
+    .map((issue) => {
+      const at = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+      if (issue.code === 'unrecognized_keys') {
+        const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+        return issue.keys
+          .map((key) => {
+            const hint = suggest(key, known);
+            return `${at}unknown option "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`;
+          })
+          .join('; ');
+      }
+      return `${at}${issue.message}`;
+    })
+    .join('; ');
+}

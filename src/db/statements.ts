@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FinishedState, TaskState } from '../states.js';
+import { type Queryable, quoteIdent } from './queryable.js';
+
+const SQL_DIR = new URL('../../sql/', import.meta.url);
+const sources = new Map<string, string>();
+
+function source(file: string): string {
+  let text = sources.get(file);
+  if (text === undefined) {
+    text = readFileSync(new URL(`${file}.sql`, SQL_DIR), 'utf8');
+    sources.set(file, text);
+  }
+  return text;
+}
+
+/** The SQL of `sql/<file>.sql` with `:schema` replaced by the quoted schema name. */
+export function renderSql(file: string, schema: string): string {
+  return source(file).replace(/(?<![:\w]):schema\b/g, quoteIdent(schema));
+}
+
+export interface ClaimedRow {
+  id: string;
+  queue: string;
+  name: string;
+  args: unknown[];
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  key: string | null;
+  run_at: Date;
+  created_at: Date;
+  lease_expires_at: Date;
+}
+
+export interface TaskRow {
+  id: string;
+  queue: string;
+  name: string;
+  args: unknown[];
+  state: TaskState;
+  priority: number;
+  run_at: Date;
+  attempts: number;
+  max_attempts: number;
+  key: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  result: unknown;
+  error: string | null;
+}
+
+export interface PushInput {
+  queue: string;
+  name: string;
+  args: readonly unknown[];
+  priority?: number | undefined;
+  run_at?: Date | undefined;
+  delay_ms?: number | undefined;
+  max_attempts?: number | undefined;
+  key?: string | undefined;
+}
+
+export interface FinishInput {
+  id: string;
+  lease_id: string;
+  state: FinishedState;
+  result?: unknown;
+  error?: string | null;
+}
+
+export interface RetryInput {
+  id: string;
+  lease_id: string;
+  delay_ms: number;
+  error: string;
+}
+
+/**
+ * The typed wrapper of each file in sql/, rendered for one schema and run as a
+ * named prepared statement, so each connection parses and plans it once.
+ */
+export class Statements {
+  readonly schema: string;
+  readonly #texts = new Map<string, { name: string; text: string }>();
+  readonly #tag: string;
+
+  constructor(schema: string) {
+    this.schema = schema;
+    this.#tag = createHash('sha1').update(schema).digest('hex').slice(0, 10);
+  }
+
+  async #run<R extends object>(db: Queryable, file: string, values: unknown[]): Promise<R[]> {
+    let statement = this.#texts.get(file);
+    if (!statement) {
+      statement = { name: `pgtq_${file}_${this.#tag}`, text: renderSql(file, this.schema) };
+      this.#texts.set(file, statement);
+    }
+    const result = await db.query<R & import('pg').QueryResultRow>({ ...statement, values });
+    return result.rows;
+  }
+
+  pushMany(db: Queryable, tasks: readonly PushInput[], now: Date | null = null) {
+    return this.#run<{ ord: string; id: string | null; inserted: boolean }>(db, 'task_push_many', [
+      JSON.stringify(tasks),
+      now,
+    ]);
+  }
+
+  claimMany(
+    db: Queryable,
+    claim: {
+      queue: string;
+      names: readonly string[] | null;
+      limit: number;
+      leaseId: string;
+      leaseMs: number;
+      workerId: string;
+    },
+    now: Date | null = null,
+  ) {
+    return this.#run<ClaimedRow>(db, 'task_claim_many', [
+      claim.queue,
+      claim.names,
+      claim.limit,
+      claim.leaseId,
+      claim.leaseMs,
+      claim.workerId,
+      now,
+    ]);
+  }
+
+  /** Returns the ids that were finished; a missing id lost its lease. */
+  finishMany(db: Queryable, outcomes: readonly FinishInput[], now: Date | null = null) {
+    return this.#run<{ id: string }>(db, 'task_finish_many', [JSON.stringify(outcomes), now]);
+  }
+
+  /** Returns the ids that were sent back; a missing id lost its lease. */
+  retryMany(db: Queryable, retries: readonly RetryInput[], now: Date | null = null) {
+    return this.#run<{ id: string }>(db, 'task_retry_many', [JSON.stringify(retries), now]);
+  }
+
+  async getTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
+    const rows = await this.#run<TaskRow>(db, 'task_get', [id]);
+    return rows[0];
+  }
+}

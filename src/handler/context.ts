@@ -1,0 +1,30 @@
+import type pg from 'pg';
+import type { Logger } from '../logger.js';
+
+/** The task a handler is running for. */
+export interface TaskInfo {
+  readonly id: string;
+  readonly queue: string;
+  readonly name: string;
+  readonly args: readonly unknown[];
+  /** 1 on the first attempt. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly key: string | null;
+}
+
+/** What a handler sees as `this`. */
+export interface TaskContext {
+  /** The task being run, or null when the handler was called directly as a function. */
+  readonly task: TaskInfo | null;
+  /** Aborted on worker shutdown (after the grace period), on timeout, and on cancellation. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /**
+   * For handlers defined with `transactional: true`: a client inside a transaction
+   * that also records the task's outcome, so the handler's writes and the task's
+   * completion commit together or not at all.
+   */
+  readonly tx: pg.PoolClient | undefined;
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { taskName } from '../config.js';
+import { isQueryable, type Queryable } from '../db/queryable.js';
+
+const int32 = z.number().int().min(-2147483648).max(2147483647);
+
+export const backoffOptions = z
+  .object({
+    /** Delay before the second attempt. @default 1000 */
+    baseMs: z.number().int().nonnegative().default(1000),
+    /** Each further attempt waits this many times longer. @default 2 */
+    factor: z.number().min(1).default(2),
+    /** The delay never exceeds this. @default 3_600_000 (one hour) */
+    maxMs: z.number().int().nonnegative().default(3_600_000),
+    /** Fraction of the delay drawn at random, so failed tasks do not retry in lockstep. @default 0.2 */
+    jitter: z.number().min(0).max(1).default(0.2),
+  })
+  .strict();
+export type BackoffOptions = z.input<typeof backoffOptions>;
+export type Backoff = z.output<typeof backoffOptions>;
+
+export const handlerOptions = z
+  .object({
+    /** The task name stored in the database. @default the function's name */
+    name: taskName.optional(),
+    /** A zod schema of the argument tuple, checked at push and again before each run. */
+    args: z
+      .custom<z.ZodType<unknown[]>>((value) => value instanceof z.ZodType, 'expected a zod schema')
+      .optional(),
+    /** Attempts before the task fails for good. @default 10 */
+    maxAttempts: z.number().int().min(1).max(1_000_000).optional(),
+    /** Default priority of its tasks; higher runs first. @default 0 */
+    priority: int32.optional(),
+    /** An attempt running longer than this is aborted and counts as failed. @default 300_000 (five minutes) */
+    timeoutMs: z.number().int().positive().max(2_147_483_647).default(300_000),
+    backoff: backoffOptions.default(backoffOptions.parse({})),
+    /** Run in a transaction that also records the outcome; `this.tx` is its client. @default false */
+    transactional: z.boolean().default(false),
+  })
+  .strict();
+export type HandlerOptionsInput = z.input<typeof handlerOptions>;
+export type HandlerOptions = z.output<typeof handlerOptions>;
+
+export const pushOptions = z
+  .object({
+    /** Push on this client, inside its transaction if it has one open. @default the queue's pool */
+    client: z
+      .custom<Queryable>(isQueryable, 'expected a pg client or pool (an object with a query method)')
+      .optional(),
+    /** Run no earlier than this. @default now */
+    runAt: z
+      .date()
+      .refine((date) => !Number.isNaN(date.getTime()), 'invalid date')
+      .optional(),
+    /** Run this long after runAt (or after now, by the database's clock). */
+    delayMs: z.number().int().nonnegative().optional(),
+    /** Higher runs first. @default the handler's priority, else 0 */
+    priority: int32.optional(),
+    /** At most one pending task per key and queue: pushing again returns the pending task. */
+    key: z.string().min(1).max(1000).optional(),
+    /** @default the handler's maxAttempts, else 10 */
+    maxAttempts: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .strict();
+export type PushOptions = z.input<typeof pushOptions>;

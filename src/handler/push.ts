@@ -1,0 +1,106 @@
+import { parse } from '../config.js';
+import type { Queryable } from '../db/queryable.js';
+import type { PushInput, Statements } from '../db/statements.js';
+import { UnknownHandlerError, ValidationError } from '../errors.js';
+import { assertJson } from '../json.js';
+import { type ResultSource, TaskRef } from '../task-ref.js';
+import type { Handler } from './handler.js';
+import { type PushOptions, pushOptions } from './options.js';
+
+/** One task to push: its name, its arguments, and options of its own. */
+export interface PushItem {
+  name: string;
+  args: readonly unknown[];
+  options?: Omit<PushOptions, 'client'>;
+}
+
+export interface PushTarget extends ResultSource {
+  readonly name: string;
+  readonly pool: Queryable;
+  readonly statements: Statements;
+  readonly handlers: ReadonlyMap<string, Handler<never[], unknown, unknown[]>>;
+}
+
+/**
+ * Checks every task, then stores them all in one statement on `shared.client` (the
+ * caller's transaction) or the pool. Any bad task rejects the whole call before
+ * anything is sent, so a push either stores every task or none.
+ */
+export async function pushTasks(
+  target: PushTarget,
+  items: readonly PushItem[],
+  shared: PushOptions,
+): Promise<TaskRef[]> {
+  const { client, ...sharedOptions } = parse(pushOptions, shared, 'push options', ValidationError);
+  const inputs = items.map((item, index) =>
+    toInput(target, item, sharedOptions, items.length > 1 ? `tasks[${index}]` : ''),
+  );
+  if (inputs.length === 0) return [];
+  const db = client ?? target.pool;
+  const ids = await pushInputs(target, db, inputs);
+  return inputs.map(
+    (input, index) =>
+      new TaskRef(target, {
+        id: ids[index]?.id as string,
+        queue: input.queue,
+        name: input.name,
+        inserted: ids[index]?.inserted ?? false,
+      }),
+  );
+}
+
+async function pushInputs(target: PushTarget, db: Queryable, inputs: PushInput[]) {
+  const rows = await target.statements.pushMany(db, inputs);
+  const results = rows.map((row) => ({ id: row.id, inserted: row.inserted }));
+  // A key whose pending task was committed by another transaction while this
+  // statement ran is neither inserted nor visible to it; a second statement sees it.
+  const unseen = results.flatMap((result, index) => (result.id === null ? [index] : []));
+  if (unseen.length > 0) {
+    const again = await target.statements.pushMany(
+      db,
+      unseen.map((index) => inputs[index] as PushInput),
+    );
+    again.forEach((row, i) => {
+      results[unseen[i] as number] = { id: row.id, inserted: row.inserted };
+    });
+  }
+  return results;
+}
+
+function toInput(
+  target: PushTarget,
+  item: PushItem,
+  shared: Omit<PushOptions, 'client'>,
+  where: string,
+): PushInput {
+  const at = where ? `${where}: ` : '';
+  if (typeof item.name !== 'string' || item.name.length === 0) {
+    throw new ValidationError(`${at}a task name must be a non-empty string`);
+  }
+  const own = item.options
+    ? parse(pushOptions.omit({ client: true }), item.options, `${at}options`, ValidationError)
+    : {};
+  const options = { ...shared, ...own };
+  if (!Array.isArray(item.args)) {
+    throw new ValidationError(
+      `${at}${item.name}: arguments must be an array (the handler's positional arguments)`,
+    );
+  }
+  const handler = target.handlers.get(item.name);
+  // A queue with no handlers here is a pure producer and may push any name; a
+  // queue that has handlers knows its names, so an unknown one is a mistake.
+  if (!handler && target.handlers.size > 0)
+    throw new UnknownHandlerError(item.name, [...target.handlers.keys()]);
+  handler?.parseArgs(item.args);
+  assertJson(item.args, `${where || item.name}.args`);
+  return {
+    queue: target.name,
+    name: item.name,
+    args: item.args,
+    priority: options.priority ?? handler?.options.priority,
+    run_at: options.runAt,
+    delay_ms: options.delayMs,
+    max_attempts: options.maxAttempts ?? handler?.options.maxAttempts,
+    key: options.key,
+  };
+}

@@ -1,0 +1,34 @@
+export type { Connection, ConnectionOptions } from './config.js';
+export type { Queryable } from './db/queryable.js';
+export type { TaskRow } from './db/statements.js';
+export {
+  ConfigError,
+  DuplicateHandlerError,
+  LeaseLostError,
+  NotJsonError,
+  PgTqError,
+  TaskFailedError,
+  TaskNotFoundError,
+  TimeoutError,
+  UnknownHandlerError,
+  ValidationError,
+} from './errors.js';
+export type { TaskContext, TaskInfo } from './handler/context.js';
+export type { Handler, HandlerFunction, Pusher } from './handler/handler.js';
+export type {
+  BackoffOptions,
+  HandlerOptionsInput as HandlerOptions,
+  PushOptions,
+} from './handler/options.js';
+export type { Logger } from './logger.js';
+export { PgTq, type TaskToPush } from './pgtq.js';
+export {
+  FINISHED_STATES,
+  type FinishedState,
+  PENDING_STATES,
+  TASK_STATES,
+  type TaskState,
+} from './states.js';
+export { type ResultOptions, TaskRef } from './task-ref.js';
+export { ClaimedTask } from './worker/claimed-task.js';
+export { Cancel, type Outcome, Retry } from './worker/outcomes.js';

@@ -1,0 +1,65 @@
+import type { Queryable } from '../db/queryable.js';
+import type { ClaimedRow, Statements } from '../db/statements.js';
+import { LeaseLostError } from '../errors.js';
+import type { TaskInfo } from '../handler/context.js';
+import type { Backoff } from '../handler/options.js';
+import { failureOutcome, type Outcome, successOutcome } from './outcomes.js';
+import { recordOutcomes } from './record-outcomes.js';
+
+/** A task claimed by `pop()`: run it yourself, then call `complete` or `fail` before the lease runs out. */
+export class ClaimedTask implements TaskInfo {
+  readonly id: string;
+  readonly queue: string;
+  readonly name: string;
+  readonly args: readonly unknown[];
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly key: string | null;
+  readonly leaseId: string;
+  readonly leaseExpiresAt: Date;
+  readonly #statements: Statements;
+  readonly #db: Queryable;
+  readonly #backoff: Backoff;
+
+  constructor(
+    row: ClaimedRow,
+    leaseId: string,
+    context: { statements: Statements; db: Queryable; backoff: Backoff },
+  ) {
+    this.id = row.id;
+    this.queue = row.queue;
+    this.name = row.name;
+    this.args = row.args;
+    this.attempt = row.attempts;
+    this.maxAttempts = row.max_attempts;
+    this.priority = row.priority;
+    this.key = row.key;
+    this.leaseId = leaseId;
+    this.leaseExpiresAt = row.lease_expires_at;
+    this.#statements = context.statements;
+    this.#db = context.db;
+    this.#backoff = context.backoff;
+  }
+
+  /** Stores `result` (JSON) and moves the task to history as succeeded. */
+  complete(result?: unknown, options: { client?: Queryable } = {}): Promise<Outcome> {
+    return this.#record(successOutcome(result), options.client);
+  }
+
+  /**
+   * Records a failed attempt: the task is retried with back-off while attempts are
+   * left (a `Retry` or `Cancel` error is obeyed), else it fails for good.
+   */
+  fail(error: unknown, options: { client?: Queryable } = {}): Promise<Outcome> {
+    return this.#record(failureOutcome(error, this, this.#backoff), options.client);
+  }
+
+  async #record(outcome: Outcome, client: Queryable | undefined): Promise<Outcome> {
+    const lost = await recordOutcomes(this.#statements, client ?? this.#db, [
+      { id: this.id, leaseId: this.leaseId, outcome },
+    ]);
+    if (lost.has(this.id)) throw new LeaseLostError(this.id);
+    return outcome;
+  }
+}

@@ -1,0 +1,69 @@
+import type { Backoff } from '../handler/options.js';
+import { assertJson } from '../json.js';
+
+/** Thrown by a handler: try the task again after `delayMs`, whatever attempts are left. */
+export class Retry extends Error {
+  readonly delayMs: number;
+  constructor(options: { delayMs?: number; reason?: string } = {}) {
+    super(options.reason ?? 'retry requested');
+    this.name = 'Retry';
+    this.delayMs = options.delayMs ?? 0;
+  }
+}
+
+/** Thrown by a handler: stop the task for good, as `cancelled`, without further attempts. */
+export class Cancel extends Error {
+  constructor(reason = 'cancelled by its handler') {
+    super(reason);
+    this.name = 'Cancel';
+  }
+}
+
+/** How one attempt ended, as data. */
+export type Outcome =
+  | { kind: 'succeeded'; result: unknown }
+  | { kind: 'retry'; delayMs: number; error: string }
+  | { kind: 'failed'; error: string }
+  | { kind: 'cancelled'; error: string };
+
+const MAX_ERROR_LENGTH = 8_000;
+
+export function describeError(error: unknown): string {
+  const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
+}
+
+export function backoffDelayMs(
+  backoff: Backoff,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
+  const delay = Math.min(backoff.maxMs, backoff.baseMs * backoff.factor ** Math.max(0, attempt - 1));
+  return Math.round(delay * (1 - backoff.jitter * random()));
+}
+
+/** The outcome of an attempt that returned `result`: stored as JSON, or failed if it is not JSON. */
+export function successOutcome(result: unknown): Outcome {
+  try {
+    if (result !== undefined) assertJson(result, 'result');
+    return { kind: 'succeeded', result: result ?? null };
+  } catch (error) {
+    // Running again would produce the same unstorable value.
+    return { kind: 'failed', error: describeError(error) };
+  }
+}
+
+/** The outcome of an attempt that threw `error`. */
+export function failureOutcome(
+  error: unknown,
+  task: { attempt: number; maxAttempts: number },
+  backoff: Backoff,
+  options: { retryable?: boolean } = {},
+): Outcome {
+  if (error instanceof Cancel) return { kind: 'cancelled', error: describeError(error) };
+  if (error instanceof Retry) return { kind: 'retry', delayMs: error.delayMs, error: describeError(error) };
+  if (options.retryable === false || task.attempt >= task.maxAttempts) {
+    return { kind: 'failed', error: describeError(error) };
+  }
+  return { kind: 'retry', delayMs: backoffDelayMs(backoff, task.attempt), error: describeError(error) };
+}

@@ -1,0 +1,210 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { NotJsonError, UnknownHandlerError, ValidationError } from '../../src/index.js';
+import { useTestSchema } from '../helpers/queue.js';
+
+const db = await useTestSchema('pgtq_push');
+
+async function countTasks(queue: string): Promise<number> {
+  const [row] = await db.rows<{ n: string }>('SELECT count(*) AS n FROM :schema.tasks WHERE queue = $1', [
+    queue,
+  ]);
+  return Number(row?.n);
+}
+
+describe('push in the caller’s transaction', () => {
+  const q = db.queue('tx');
+  const sum = q.handler({ name: 'sum_task', args: z.tuple([z.number(), z.number()]) }, async (a, b) => a + b);
+
+  it('stores nothing when the transaction rolls back', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const ref = await sum.with({ client }).push(2, 3);
+      expect(ref.inserted).toBe(true);
+      await client.query('ROLLBACK');
+      expect(await db.rows('SELECT 1 FROM :schema.all_tasks WHERE id = $1', [ref.id])).toHaveLength(0);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('stores the task when the transaction commits, and not before', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const ref = await q.push('sum_task', [2, 3], { client });
+      expect(await db.rows('SELECT 1 FROM :schema.tasks WHERE id = $1', [ref.id])).toHaveLength(0);
+      await client.query('COMMIT');
+      const [task] = await db.rows('SELECT name, args, state FROM :schema.tasks WHERE id = $1', [ref.id]);
+      expect(task).toEqual({ name: 'sum_task', args: [2, 3], state: 'ready' });
+    } finally {
+      client.release();
+    }
+  });
+
+  it('a handler is still a function', async () => {
+    await expect(sum(2, 3)).resolves.toBe(5);
+  });
+});
+
+describe('pushMany', () => {
+  it('stores 10,000 tasks in one call, in order', async () => {
+    const q = db.queue('many');
+    const noop = q.handler(async function noop(_i: number) {});
+    const refs = await noop.pushMany(Array.from({ length: 10_000 }, (_, i) => [i] as [number]));
+    expect(refs).toHaveLength(10_000);
+    expect(await countTasks('many')).toBe(10_000);
+    const [first] = await db.rows('SELECT args FROM :schema.tasks WHERE id = $1', [refs[0]?.id]);
+    const [last] = await db.rows('SELECT args FROM :schema.tasks WHERE id = $1', [refs[9_999]?.id]);
+    expect([first?.args, last?.args]).toEqual([[0], [9_999]]);
+  });
+
+  it('pushes tasks of several names with options of their own', async () => {
+    const q = db.queue('mixed');
+    const refs = await q.pushMany([
+      { name: 'a', args: [1], priority: 5 },
+      { name: 'b', args: [], key: 'only-once' },
+      { name: 'b', args: [], key: 'only-once' },
+    ]);
+    expect(refs.map((ref) => ref.inserted)).toEqual([true, true, false]);
+    expect(refs[2]?.id).toBe(refs[1]?.id);
+    expect(await countTasks('mixed')).toBe(2);
+  });
+
+  it('an empty list stores nothing', async () => {
+    await expect(db.queue('empty').pushMany([])).resolves.toEqual([]);
+  });
+});
+
+describe('push options', () => {
+  it('a key dedupes while the first task is pending, and returns the pending task', async () => {
+    const q = db.queue('keys');
+    const first = await q.push('mail', ['a'], { key: 'user:42' });
+    const second = await q.push('mail', ['b'], { key: 'user:42' });
+    expect(second).toMatchObject({ id: first.id, inserted: false });
+    expect(await countTasks('keys')).toBe(1);
+    // Once claimed, the key is free again: a new push makes a new task.
+    const task = await q.pop();
+    expect(task?.id).toBe(first.id);
+    const third = await q.push('mail', ['c'], { key: 'user:42' });
+    expect(third.inserted).toBe(true);
+    expect(third.id).not.toBe(first.id);
+  });
+
+  it('claims by priority (higher first), then by age', async () => {
+    const q = db.queue('priorities');
+    await q.push('t', ['low'], { priority: -1 });
+    await q.push('t', ['normal-1']);
+    await q.push('t', ['high'], { priority: 10 });
+    await q.push('t', ['normal-2']);
+    const order: unknown[] = [];
+    for (let task = await q.pop(); task; task = await q.pop()) {
+      order.push(task.args[0]);
+      await task.complete();
+    }
+    expect(order).toEqual(['high', 'normal-1', 'normal-2', 'low']);
+  });
+
+  it('a delayed task is scheduled and not claimable; runAt and delayMs add up', async () => {
+    const q = db.queue('delays');
+    const delayed = await q.push('t', [], { delayMs: 60_000 });
+    const runAt = new Date(Date.now() + 3_600_000);
+    const later = await q.push('t', [], { runAt, delayMs: 60_000, maxAttempts: 3 });
+    const [d] = await db.rows<{ state: string; due_in: number }>(
+      'SELECT state, extract(epoch FROM run_at - now()) AS due_in FROM :schema.tasks WHERE id = $1',
+      [delayed.id],
+    );
+    expect(d?.state).toBe('scheduled');
+    expect(Number(d?.due_in)).toBeGreaterThan(59);
+    expect(Number(d?.due_in)).toBeLessThanOrEqual(60);
+    const [l] = await db.rows<{ run_at: Date; max_attempts: number }>(
+      'SELECT run_at, max_attempts FROM :schema.tasks WHERE id = $1',
+      [later.id],
+    );
+    expect(l?.run_at.getTime()).toBe(runAt.getTime() + 60_000);
+    expect(l?.max_attempts).toBe(3);
+    expect(await q.pop()).toBeNull();
+  });
+});
+
+describe('bad input gets a typed error and stores nothing', () => {
+  const q = db.queue('bad');
+  const typed = q.handler({ name: 'typed', args: z.tuple([z.string().email()]) }, async (_email) => {});
+  const loose = q.handler(async function loose(..._args: unknown[]) {});
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+
+  it.each([
+    ['a function', [() => 1], 'args[0]: a function is not JSON'],
+    ['a BigInt', [10n], 'args[0]: a BigInt is not JSON'],
+    ['a circular object', [circular], 'args[0].self: a circular reference is not JSON'],
+    ['undefined in an array', [[1, undefined]], 'args[0][1]: undefined is not JSON'],
+    ['NaN', [{ n: Number.NaN }], 'args[0].n: NaN is not a JSON number'],
+    ['a Map', [new Map()], 'args[0]: a Map is not JSON'],
+  ])('arguments holding %s', async (_, args, message) => {
+    const error = await loose.push(...args).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotJsonError);
+    expect((error as NotJsonError).code).toBe('ERR_PGTQ_NOT_JSON');
+    expect((error as Error).message).toContain(message);
+  });
+
+  it('arguments failing the handler’s schema', async () => {
+    await expect(typed.push('not-an-email')).rejects.toThrow(ValidationError);
+    await expect(q.push('typed', [1, 2])).rejects.toThrow(
+      /typed: .*args\[0\]: Invalid input: expected string/,
+    );
+  });
+
+  it('an unknown task name on a queue that knows its handlers, with a suggestion', async () => {
+    const error = await q.push('typd', ['a@b.c']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnknownHandlerError);
+    expect((error as Error).message).toContain('did you mean "typed"');
+  });
+
+  it('bad push options, with a suggestion for a misspelt one', async () => {
+    expect(() => loose.with({ priority: 1.5 })).toThrow(ValidationError);
+    expect(() => loose.with({ delayMs: -1 })).toThrow(ValidationError);
+    expect(() => loose.with({ runAt: new Date('nope') })).toThrow(ValidationError);
+    await expect(q.push('loose', [], { priority: 2 ** 40 })).rejects.toThrow(ValidationError);
+    // @ts-expect-error: misspelt on purpose
+    expect(() => loose.with({ dealyMs: 5 })).toThrow(/unknown option "dealyMs" \(did you mean "delayMs"\?\)/);
+    await expect(loose.with({ key: 'k' }).pushMany([[1], [2]])).rejects.toThrow(/a key names one task/);
+  });
+
+  it('arguments that are not an array', async () => {
+    // @ts-expect-error: not an array on purpose
+    await expect(q.push('loose', { a: 1 })).rejects.toThrow(/arguments must be an array/);
+  });
+
+  it('one bad task in pushMany stores none of them', async () => {
+    await expect(
+      q.pushMany([
+        { name: 'loose', args: [1] },
+        { name: 'loose', args: [2n] },
+      ]),
+    ).rejects.toThrow(/tasks\[1\]\.args\[0\]: a BigInt/);
+    expect(await countTasks('bad')).toBe(0);
+  });
+});
+
+describe('push from SQL', () => {
+  it('pgtq.push stores a task, notifies, and honours keys', async () => {
+    const q = db.queue('sql');
+    const [{ id } = { id: '' }] = await db.rows<{ id: string }>(
+      "SELECT :schema.push('sql', 'sum_task', '[2,3]'::jsonb, priority => 3, key => 'k') AS id",
+    );
+    const [again] = await db.rows<{ id: string }>(
+      "SELECT :schema.push('sql', 'sum_task', '[9,9]'::jsonb, key => 'k') AS id",
+    );
+    expect(again?.id).toBe(id);
+    const task = await q.pop();
+    expect(task).toMatchObject({ id, name: 'sum_task', args: [2, 3], priority: 3, attempt: 1 });
+  });
+
+  it('rejects arguments that are not a JSON array', async () => {
+    await expect(db.rows(`SELECT :schema.push('sql', 'x', '{"a":1}'::jsonb)`)).rejects.toMatchObject({
+      code: '23514',
+    });
+  });
+});
