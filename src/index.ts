@@ -22,6 +22,8 @@ export type {
 } from './handler/options.js';
 export type { Logger } from './logger.js';
 export { PgTq, type TaskToPush } from './pgtq.js';
+export { runScheduler, runWorker } from './run.js';
+export { Scheduler, type SchedulerEvents, type SchedulerOptions } from './scheduler/scheduler.js';
 export {
   FINISHED_STATES,
   type FinishedState,
@@ -32,3 +34,5 @@ export {
 export { type ResultOptions, TaskRef } from './task-ref.js';
 export { ClaimedTask } from './worker/claimed-task.js';
 export { Cancel, type Outcome, Retry } from './worker/outcomes.js';
+export type { TaskHooks } from './worker/run-task.js';
+export { Worker, type WorkerEvents, type WorkerOptions } from './worker/worker.js';

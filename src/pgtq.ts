@@ -21,9 +21,11 @@ import {
 } from './handler/options.js';
 import { type PushItem, pushTasks } from './handler/push.js';
 import type { Logger } from './logger.js';
+import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
 import { isFinished } from './states.js';
 import type { ResultOptions, TaskRef } from './task-ref.js';
 import { ClaimedTask } from './worker/claimed-task.js';
+import { Worker, type WorkerOptions } from './worker/worker.js';
 
 /** Options of a handler with an argument schema: the function's arguments are inferred from it. */
 type WithArgs<S extends z.ZodType<unknown[], unknown[]>> = Omit<HandlerOptionsInput, 'args'> & { args: S };
@@ -144,6 +146,16 @@ export class PgTq {
     if (!row) return null;
     const backoff = this.#handlers.get(row.name)?.options.backoff ?? backoffOptions.parse({});
     return new ClaimedTask(row, leaseId, { statements: this.statements, db: this.pool, backoff });
+  }
+
+  /** A worker running this queue's tasks; call `start()`. */
+  worker(options: WorkerOptions = {}): Worker {
+    return new Worker(this, options);
+  }
+
+  /** A scheduler for this queue's schema (it serves every queue in it); call `start()`. */
+  scheduler(options: SchedulerOptions = {}): Scheduler {
+    return new Scheduler(this, options);
   }
 
   /** One task by id, pending or finished. */

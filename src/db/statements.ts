@@ -142,6 +142,49 @@ export class Statements {
     return this.#run<{ id: string }>(db, 'task_retry_many', [JSON.stringify(retries), now]);
   }
 
+  /** Extends the leases still held; see sql/task_heartbeat_many.sql. */
+  heartbeatMany(
+    db: Queryable,
+    held: readonly { id: string; lease_id: string }[],
+    leaseMs: number,
+    now: Date | null = null,
+  ) {
+    return this.#run<{ id: string; cancel_requested: boolean }>(db, 'task_heartbeat_many', [
+      JSON.stringify(held),
+      leaseMs,
+      now,
+    ]);
+  }
+
+  /** Creates the missing daily history partitions of [day, day + days); returns how many. */
+  async createHistoryPartitions(db: Queryable, days: number, day: Date | null = null): Promise<number> {
+    const [row] = await this.#run<{ created: number }>(db, 'history_partitions_create', [day, days]);
+    return row?.created ?? 0;
+  }
+
+  async promoteDue(db: Queryable, limit: number, now: Date | null = null): Promise<number> {
+    const [row] = await this.#run<{ promoted: number }>(db, 'task_promote_due', [limit, now]);
+    return row?.promoted ?? 0;
+  }
+
+  /** Milliseconds until the next scheduled task is due (≤ 0: one is due), or null if none is scheduled. */
+  async nextDueInMs(db: Queryable, now: Date | null = null): Promise<number | null> {
+    const [row] = await this.#run<{ due_in_ms: string | null }>(db, 'task_next_due', [now]);
+    return row?.due_in_ms == null ? null : Number(row.due_in_ms);
+  }
+
+  async rescueExpired(db: Queryable, limit: number, now: Date | null = null) {
+    const [row] = await this.#run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [
+      limit,
+      now,
+    ]);
+    return row ?? { retried: 0, failed: 0 };
+  }
+
+  listHistoryPartitions(db: Queryable) {
+    return this.#run<{ name: string; ends_at: Date; has_failed: boolean }>(db, 'history_partitions_list', []);
+  }
+
   async getTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
     const rows = await this.#run<TaskRow>(db, 'task_get', [id]);
     return rows[0];

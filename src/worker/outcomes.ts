@@ -19,6 +19,14 @@ export class Cancel extends Error {
   }
 }
 
+/** The reason a task's signal aborts when someone cancels it while it runs. */
+export class CancelRequested extends Cancel {
+  constructor(taskId: string) {
+    super(`task ${taskId} was cancelled while running`);
+    this.name = 'CancelRequested';
+  }
+}
+
 /** How one attempt ended, as data. */
 export type Outcome =
   | { kind: 'succeeded'; result: unknown }

@@ -1,0 +1,11 @@
+-- Extends the leases a worker still holds. Returns the tasks still held, and
+-- whether someone asked to cancel each; a task missing from the result was
+-- taken from this worker (its lease ran out and it was rescued).
+-- $1 jsonb        [{ id, lease_id }]
+-- $2 integer      lease duration from now, ms
+-- $3 timestamptz  "now" (null in production)
+UPDATE :schema.tasks AS t
+SET lease_expires_at = coalesce($3::timestamptz, now()) + make_interval(secs => $2::integer / 1000.0)
+FROM jsonb_to_recordset($1::jsonb) AS held(id bigint, lease_id uuid)
+WHERE t.id = held.id AND t.lease_id = held.lease_id AND t.state = 'running'
+RETURNING t.id::text AS id, t.cancel_requested_at IS NOT NULL AS cancel_requested

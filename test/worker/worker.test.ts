@@ -1,0 +1,206 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Cancel, Retry, TaskFailedError, type Worker } from '../../src/index.js';
+import { waitFor } from '../helpers/database.js';
+import { useTestSchema } from '../helpers/queue.js';
+
+const db = await useTestSchema('pgtq_worker');
+const started: { stop(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((service) => service.stop()));
+});
+
+async function startWorker(worker: Worker) {
+  started.push(worker);
+  await worker.start();
+  return worker;
+}
+
+async function startScheduler(q: ReturnType<typeof db.queue>) {
+  const scheduler = q.scheduler();
+  started.push(scheduler);
+  await scheduler.start();
+  return scheduler;
+}
+
+const finished = (id: string) =>
+  db.rows<{ state: string; result: unknown; error: string | null; attempts: number }>(
+    'SELECT state, result, error, attempts FROM :schema.finished_tasks WHERE id = $1',
+    [id],
+  );
+
+describe('worker', () => {
+  it('runs pushed tasks, stores results, and ref.result() resolves across connections', async () => {
+    const q = db.queue('basic');
+    const add = q.handler(async function add(a: number, b: number) {
+      return a + b;
+    });
+    await startWorker(q.worker({ concurrency: 4 }));
+    const ref = await add.push(2, 3);
+    await expect(ref.result({ timeoutMs: 5_000 })).resolves.toBe(5);
+    const producer = db.queue('basic'); // another instance, as in another process
+    await expect(producer.result(ref.id)).resolves.toBe(5);
+    expect(await finished(ref.id)).toEqual([{ state: 'succeeded', result: 5, error: null, attempts: 1 }]);
+  });
+
+  it('an idle worker starts a pushed task within 50 ms (woken by NOTIFY, not by polling)', async () => {
+    const q = db.queue('latency');
+    let startedAt = 0;
+    const ping = q.handler(async function ping() {
+      startedAt = Date.now();
+    });
+    await startWorker(q.worker({ pollIntervalMs: 60_000 }));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let it go idle
+    const pushedAt = Date.now();
+    await ping.push();
+    await waitFor(() => startedAt);
+    expect(startedAt - pushedAt).toBeLessThan(50);
+  });
+
+  it('retries a throwing task with back-off through scheduled, then fails it after maxAttempts', async () => {
+    const q = db.queue('retries');
+    let calls = 0;
+    const flaky = q.handler(
+      { name: 'flaky', maxAttempts: 3, backoff: { baseMs: 10, jitter: 0 } },
+      async function flaky() {
+        calls++;
+        throw new Error(`failure ${calls}`);
+      },
+    );
+    const retries: number[] = [];
+    const worker = await startWorker(q.worker());
+    worker.on('task:retry', (_task, _error, delayMs) => retries.push(delayMs));
+    await startScheduler(q);
+    const ref = await flaky.push();
+    const error = await ref.result({ timeoutMs: 10_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect((error as Error).message).toContain('failure 3');
+    expect(calls).toBe(3);
+    expect(retries).toEqual([10, 20]);
+    expect(await finished(ref.id)).toMatchObject([{ state: 'failed', attempts: 3 }]);
+  });
+
+  it('obeys Retry and Cancel', async () => {
+    const q = db.queue('outcomes');
+    let tries = 0;
+    const snooze = q.handler(async function snooze() {
+      tries++;
+      if (tries === 1) throw new Retry({ delayMs: 5 });
+      return tries;
+    });
+    const stop = q.handler(async function stop() {
+      throw new Cancel('not needed any more');
+    });
+    await startWorker(q.worker());
+    await startScheduler(q);
+    await expect((await snooze.push()).result({ timeoutMs: 5_000 })).resolves.toBe(2);
+    const cancelled = await stop.push();
+    await expect(cancelled.result({ timeoutMs: 5_000 })).rejects.toThrow(
+      /cancelled: Cancel: not needed any more/,
+    );
+  });
+
+  it('fails arguments that break the handler’s schema at once, without retrying', async () => {
+    const q = db.queue('schema');
+    q.handler({ name: 'typed', args: z.tuple([z.number()]) }, async (n) => n);
+    await startWorker(q.worker());
+    const [{ id } = { id: '' }] = await db.rows<{ id: string }>(
+      `SELECT :schema.push('schema', 'typed', '["not a number"]'::jsonb, max_attempts => 5) AS id`,
+    );
+    await expect(q.result(id, { timeoutMs: 5_000 })).rejects.toThrow(/expected number/);
+    expect(await finished(id)).toMatchObject([{ state: 'failed', attempts: 1 }]);
+  });
+
+  it('leaves tasks it has no handler for to a worker that has one', async () => {
+    const q = db.queue('partial');
+    q.handler(async function known() {
+      return 'ok';
+    });
+    await startWorker(q.worker());
+    const unknown = await db.queue('partial').push('unknown_task', []);
+    const known = await q.push('known', []);
+    await expect(known.result({ timeoutMs: 5_000 })).resolves.toBe('ok');
+    expect((await q.getTask(unknown.id)).state).toBe('ready');
+  });
+
+  it('cuts off a handler that never settles at its timeout', async () => {
+    const q = db.queue('timeouts');
+    let aborted = false;
+    const hang = q.handler({ name: 'hang', timeoutMs: 50, maxAttempts: 1 }, function hang() {
+      this.signal.addEventListener('abort', () => {
+        aborted = true;
+      });
+      return new Promise<never>(() => {});
+    });
+    await startWorker(q.worker());
+    const ref = await hang.push();
+    await expect(ref.result({ timeoutMs: 5_000 })).rejects.toThrow(/timed out after 50 ms/);
+    expect(aborted).toBe(true);
+  });
+
+  it('transactional handler: its writes and the completion commit together, or neither', async () => {
+    const q = db.queue('tx');
+    await db.rows('CREATE TABLE IF NOT EXISTS :schema.side_effects (task text PRIMARY KEY)');
+    const write = q.handler(
+      { name: 'write', transactional: true, maxAttempts: 1 },
+      async function write(fail: boolean) {
+        await this.tx?.query(`INSERT INTO "${db.schema}".side_effects VALUES ($1)`, [this.task?.id]);
+        if (fail) throw new Error('rolled back');
+        return 'committed';
+      },
+    );
+    await startWorker(q.worker());
+    const ok = await write.push(false);
+    const bad = await write.push(true);
+    await expect(ok.result({ timeoutMs: 5_000 })).resolves.toBe('committed');
+    await expect(bad.result({ timeoutMs: 5_000 })).rejects.toThrow(/rolled back/);
+    const effects = await db.rows<{ task: string }>('SELECT task FROM :schema.side_effects');
+    expect(effects.map((e) => e.task)).toEqual([ok.id]);
+  });
+
+  it('runs hooks and emits events around each task', async () => {
+    const q = db.queue('hooks');
+    const seen: string[] = [];
+    const job = q.handler(async function job() {
+      seen.push('run');
+      return 1;
+    });
+    const worker = q.worker({
+      hooks: {
+        before: (task) => {
+          seen.push(`before ${task.name}`);
+        },
+        after: (_task, outcome) => {
+          seen.push(`after ${outcome.kind}`);
+        },
+      },
+    });
+    worker.on('task:start', () => seen.push('event start'));
+    worker.on('task:success', (_task, result) => seen.push(`event success ${result}`));
+    await startWorker(worker);
+    await (await job.push()).result({ timeoutMs: 5_000 });
+    await waitFor(() => seen.includes('event success 1'));
+    expect(seen).toEqual(['event start', 'before job', 'run', 'after succeeded', 'event success 1']);
+  });
+
+  it('stop() lets running tasks finish, is idempotent, and leaves nothing running', async () => {
+    const q = db.queue('drain');
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = q.handler(async function slow() {
+      await gate;
+      return 'done';
+    });
+    const worker = await startWorker(q.worker());
+    const ref = await slow.push();
+    await waitFor(() => worker.running === 1);
+    const stopping = worker.stop();
+    expect(worker.stop()).toBe(stopping);
+    setTimeout(release, 50);
+    await stopping;
+    expect(await finished(ref.id)).toMatchObject([{ state: 'succeeded', result: 'done' }]);
+    expect(await db.rows("SELECT 1 FROM :schema.tasks WHERE state = 'running'")).toHaveLength(0);
+  });
+});
