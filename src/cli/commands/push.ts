@@ -1,0 +1,49 @@
+import { type Command, openQueue, parseCommand, UsageError } from '../common.js';
+
+export const pushCommand: Command = {
+  summary: 'push a task by name with JSON arguments (for scripts and cron)',
+  usage: `pgtq push <task-name> [<json-args>] [--queue <name>] [--delay-ms <ms>] [--priority <n>] [--key <key>] [--max-attempts <n>]
+
+  <json-args>  a JSON array of the handler's arguments (default [])
+Prints the task id (or, with --json, { id, inserted }).`,
+  async run({ argv, out }) {
+    const { values, positionals } = parseCommand(argv, {
+      'delay-ms': { type: 'string' },
+      priority: { type: 'string' },
+      key: { type: 'string' },
+      'max-attempts': { type: 'string' },
+    });
+    const [name, json = '[]', ...extra] = positionals;
+    if (!name || extra.length > 0) throw new UsageError('expected: pgtq push <task-name> [<json-args>]');
+    let args: unknown;
+    try {
+      args = JSON.parse(json);
+    } catch {
+      throw new UsageError(`<json-args> is not JSON: ${json}`);
+    }
+    if (!Array.isArray(args)) throw new UsageError('<json-args> must be a JSON array, e.g. [2, 3]');
+    const number = (option: string, value: string | undefined) => {
+      if (value === undefined) return undefined;
+      const n = Number(value);
+      if (!Number.isInteger(n)) throw new UsageError(`--${option} must be an integer, got "${value}"`);
+      return n;
+    };
+    const q = openQueue(values);
+    try {
+      const ref = await q.push(name, args, {
+        delayMs: number('delay-ms', values['delay-ms']),
+        priority: number('priority', values.priority),
+        key: values.key,
+        maxAttempts: number('max-attempts', values['max-attempts']),
+      });
+      out.write(
+        values.json
+          ? `${JSON.stringify(ref)}\n`
+          : `${ref.id}${ref.inserted ? '' : ' (already pending with this key)'}\n`,
+      );
+      return 0;
+    } finally {
+      await q.close();
+    }
+  },
+};

@@ -1,0 +1,29 @@
+import { type Command, lineLogger, openQueue, parseCommand, untilSignal } from '../common.js';
+
+export const schedulerCommand: Command = {
+  summary: 'promote due tasks, fire cron schedules, rescue lost tasks, keep history',
+  usage: `pgtq scheduler [--schema <name>] [--database-url <url>]
+
+Serves every queue of the schema. Running more than one is harmless. Stops on SIGTERM or SIGINT.`,
+  async run({ argv, err }) {
+    const { values } = parseCommand(argv, {});
+    const log = lineLogger(err, values.verbose ?? false);
+    const stop = untilSignal();
+    const q = openQueue(values, log);
+    const scheduler = q.scheduler();
+    scheduler.on('promoted', (count) => log.debug('promoted', { count }));
+    scheduler.on('rescued', (result) => log.warn('rescued tasks of lost workers', result));
+    scheduler.on('scheduler:error', (error) => log.error('scheduler error', { error: error.message }));
+    try {
+      await scheduler.start();
+      log.info('scheduler started', { schema: q.schema, pid: process.pid });
+      if (!stop.signal.aborted)
+        await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+      await scheduler.stop();
+      log.info('scheduler stopped');
+      return 0;
+    } finally {
+      await q.close();
+    }
+  },
+};

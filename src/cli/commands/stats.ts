@@ -1,0 +1,44 @@
+import { quoteIdent } from '../../db/queryable.js';
+import { type Command, openQueue, parseCommand, table } from '../common.js';
+
+export const statsCommand: Command = {
+  summary: 'queues × states: counts and the age of the oldest waiting task',
+  usage: 'pgtq stats [--watch [--interval-ms <ms>]] [--json]',
+  async run({ argv, out }) {
+    const { values } = parseCommand(argv, {
+      watch: { type: 'boolean', short: 'w' },
+      'interval-ms': { type: 'string' },
+    });
+    const q = openQueue(values);
+    const read = async () =>
+      (
+        await q.pool.query(
+          `SELECT queue, state, count::int AS count, date_trunc('second', oldest_age)::text AS oldest_age
+           FROM ${quoteIdent(q.schema)}.queue_summary ORDER BY queue, state`,
+        )
+      ).rows;
+    try {
+      if (!values.watch) {
+        const rows = await read();
+        out.write(values.json ? `${JSON.stringify(rows)}\n` : table(rows));
+        return 0;
+      }
+      const interval = Number(values['interval-ms'] ?? 1000);
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      while (!stop.signal.aborted) {
+        const rows = await read();
+        // Redraw in place on a terminal; one JSON line per refresh otherwise.
+        out.write(
+          values.json || !out.isTTY
+            ? `${JSON.stringify(rows)}\n`
+            : `\x1b[H\x1b[2J${new Date().toISOString()}\n${table(rows)}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, interval));
+      }
+      return 0;
+    } finally {
+      await q.close();
+    }
+  },
+};

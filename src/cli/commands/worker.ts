@@ -1,0 +1,93 @@
+import type { PgTq } from '../../pgtq.js';
+import type { Scheduler } from '../../scheduler/scheduler.js';
+import type { Worker } from '../../worker/worker.js';
+import { type Command, lineLogger, parseCommand, UsageError, untilSignal } from '../common.js';
+import { loadHandlers } from '../load-handlers.js';
+
+const positiveInt = (name: string, value: string | undefined, fallback: number) => {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+export const workerCommand: Command = {
+  summary: 'run the tasks of the queues that handler modules register',
+  usage: `pgtq worker <module-or-folder>... [--queue <name>] [--concurrency <n>] [--with-scheduler]
+
+Imports the modules (a folder: every handlers.js / tasks.js in it) and runs a worker
+for each PgTq queue they export. Logs one line per task state change. On SIGTERM or
+SIGINT it stops claiming, lets running tasks finish, and exits 0.
+  --concurrency <n>    tasks at once per queue (default 10)
+  --lease-ms <ms>      lease of a claim (default 20000)
+  --grace-ms <ms>      how long running tasks may finish on shutdown (default 10000)
+  --with-scheduler     also run a scheduler in this process (simple deployments)`,
+  async run({ argv, err }) {
+    const { values, positionals } = parseCommand(argv, {
+      concurrency: { type: 'string', short: 'c' },
+      'lease-ms': { type: 'string' },
+      'grace-ms': { type: 'string' },
+      'with-scheduler': { type: 'boolean' },
+    });
+    const concurrency = positiveInt('concurrency', values.concurrency, 10);
+    const leaseMs = positiveInt('lease-ms', values['lease-ms'], 20_000);
+    const shutdownGraceMs = positiveInt('grace-ms', values['grace-ms'], 10_000);
+    const stop = untilSignal();
+    const log = lineLogger(err, values.verbose ?? false);
+    let queues = await loadHandlers(positionals);
+    if (values.queue) queues = queues.filter((q) => q.name === values.queue);
+    if (queues.length === 0) throw new UsageError(`no queue named "${values.queue}" in the handler modules`);
+
+    const services: (Worker | Scheduler)[] = [];
+    for (const q of queues) {
+      const worker = q.worker({ concurrency, leaseMs, shutdownGraceMs });
+      logEvents(worker, q, log);
+      services.push(worker);
+    }
+    const first = queues[0] as PgTq;
+    if (values['with-scheduler']) {
+      const scheduler = first.scheduler();
+      scheduler.on('scheduler:error', (error) => log.error('scheduler error', { error: error.message }));
+      services.push(scheduler);
+    }
+    for (const service of services) await service.start();
+    log.info('worker started', {
+      queues: queues.map((q) => q.name).join(','),
+      handlers: queues.flatMap((q) => [...q.handlers.keys()]).join(','),
+      concurrency,
+      pid: process.pid,
+    });
+    if (!stop.signal.aborted)
+      await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+    log.info('stopping: finishing running tasks', { signal: stop.received() });
+    await Promise.all(services.map((service) => service.stop()));
+    await Promise.all(queues.map((q) => q.close()));
+    log.info('worker stopped');
+    return 0;
+  },
+};
+
+function logEvents(worker: Worker, q: PgTq, log: ReturnType<typeof lineLogger>) {
+  const at = (task: { id: string; name: string; attempt: number }) => ({
+    queue: q.name,
+    task: task.name,
+    id: task.id,
+    attempt: task.attempt,
+  });
+  worker.on('task:start', (task) => log.info('running', at(task)));
+  worker.on('task:success', (task) => log.info('succeeded', at(task)));
+  worker.on('task:retry', (task, error, delayMs) =>
+    log.warn('retry scheduled', { ...at(task), delayMs, error: firstLine(error) }),
+  );
+  worker.on('task:failure', (task, error) => log.error('failed', { ...at(task), error: firstLine(error) }));
+  worker.on('task:cancel', (task, reason) =>
+    log.warn('cancelled', { ...at(task), reason: firstLine(reason) }),
+  );
+  worker.on('task:lease-lost', (task) => log.warn('lease lost; outcome discarded', at(task)));
+  worker.on('worker:error', (error) => log.error('worker error', { error: error.message }));
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0] ?? '';
+}

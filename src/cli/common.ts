@@ -1,0 +1,112 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { Logger } from '../logger.js';
+import { PgTq } from '../pgtq.js';
+
+/** A mistake in how the command was called: exit code 2. */
+export class UsageError extends Error {}
+
+export interface CommandContext {
+  argv: string[];
+  out: NodeJS.WriteStream;
+  err: NodeJS.WriteStream;
+}
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(context: CommandContext): Promise<number | undefined>;
+}
+
+export const globalOptions = {
+  'database-url': { type: 'string' },
+  schema: { type: 'string' },
+  queue: { type: 'string', short: 'q' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const GLOBAL_HELP = `Options for every command:
+  --database-url <url>  PostgreSQL to use (default: $DATABASE_URL)
+  --schema <name>       pgtq's schema (default: $PGTQ_SCHEMA or pgtq)
+  -q, --queue <name>    the queue (default: $PGTQ_QUEUE or default)
+  --json                machine-readable output
+  -v, --verbose         debug logging, and stack traces on errors
+  -h, --help            this help`;
+
+export function parseCommand<O extends ParseArgsOptionsConfig>(argv: string[], options: O) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { ...globalOptions, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** The queue named by --queue, --database-url and --schema (or the environment). */
+export function openQueue(
+  values: { 'database-url'?: string; schema?: string; queue?: string },
+  logger?: Logger,
+): PgTq {
+  const url = values['database-url'] ?? process.env.DATABASE_URL;
+  if (!url) throw new UsageError('no database: set DATABASE_URL or pass --database-url');
+  return new PgTq(values.queue ?? process.env.PGTQ_QUEUE ?? 'default', {
+    connectionString: url,
+    schema: values.schema ?? process.env.PGTQ_SCHEMA ?? 'pgtq',
+    ...(logger ? { logger } : {}),
+  });
+}
+
+/** A logger writing one line per message to stderr, as `time level message key=value`. */
+export function lineLogger(stream: NodeJS.WriteStream, verbose: boolean): Logger {
+  const write = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    const extra = fields
+      ? Object.entries(fields).map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      : [];
+    stream.write(`${new Date().toISOString()} ${level} ${message}${extra.join('')}\n`);
+  };
+  return {
+    debug: verbose ? write('debug') : () => {},
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+  };
+}
+
+/** Resolves once SIGINT or SIGTERM arrives. */
+export function untilSignal(): { signal: AbortSignal; received: () => NodeJS.Signals | undefined } {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(name, () => {
+      received = name;
+      controller.abort();
+    });
+  }
+  return { signal: controller.signal, received: () => received };
+}
+
+/** Prints rows as an aligned table. */
+export function table(rows: readonly Record<string, unknown>[], columns?: string[]): string {
+  if (rows.length === 0) return '(none)\n';
+  const keys = columns ?? Object.keys(rows[0] ?? {});
+  const cell = (value: unknown) =>
+    value === null || value === undefined
+      ? ''
+      : value instanceof Date
+        ? value.toISOString()
+        : typeof value === 'object'
+          ? JSON.stringify(value)
+          : String(value);
+  const widths = keys.map((key) => Math.max(key.length, ...rows.map((row) => cell(row[key]).length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return `${[line(keys), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(keys.map((k) => cell(row[k]))))].join('\n')}\n`;
+}

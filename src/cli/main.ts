@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { PgTqError } from '../errors.js';
+import { commands } from './commands/index.js';
+import { type Command, GLOBAL_HELP, UsageError } from './common.js';
+
+const HELP = `pgtq: a PostgreSQL-native transactional job queue
+
+Usage: pgtq <command> [options]
+
+Commands:
+${Object.entries(commands)
+  .map(([name, command]) => `  ${name.padEnd(10)} ${command.summary}`)
+  .join('\n')}
+
+Run "pgtq <command> --help" for a command's options.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return name ? 0 : 2;
+  }
+  const command: Command | undefined = commands[name];
+  if (!command) throw new UsageError(`unknown command "${name}"; run "pgtq --help"`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.summary}\n\nUsage: ${command.usage}\n\n${GLOBAL_HELP}\n`);
+    return 0;
+  }
+  return (await command.run({ argv: rest, out: process.stdout, err: process.stderr })) ?? 0;
+}
+
+const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+    process.stderr.write(`pgtq: ${describe(error)}\n`);
+    if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  },
+);
+
+/** One clear line, for the errors a user meets: bad usage, bad input, an unreachable database. */
+function describe(error: unknown): string {
+  if (error instanceof UsageError || error instanceof PgTqError) return error.message;
+  const code = (error as { code?: string }).code;
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'ETIMEDOUT' ||
+    code === '28P01' ||
+    code === '3D000'
+  ) {
+    return `cannot connect to the database: ${(error as Error).message || code}`;
+  }
+  if (error instanceof AggregateError && error.errors[0]) return describe(error.errors[0]);
+  return error instanceof Error ? error.message : String(error);
+}
