@@ -1,4 +1,4 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { Logger } from '../logger.js';
 import { PgTq } from '../pgtq.js';
 
@@ -34,14 +34,10 @@ export const GLOBAL_HELP = `Options for every command:
   -v, --verbose         debug logging, and stack traces on errors
   -h, --help            this help`;
 
-export function parseCommand<O extends ParseArgsOptionsConfig>(argv: string[], options: O) {
+/** Runs `parse` (a node:util parseArgs call), reporting what it rejects as bad usage. */
+export function parseUsage<T>(parse: () => T): T {
   try {
-    return parseArgs({
-      args: argv,
-      options: { ...globalOptions, ...options },
-      allowPositionals: true,
-      strict: true,
-    });
+    return parse();
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

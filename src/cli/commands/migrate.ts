@@ -1,10 +1,13 @@
-import { type Command, lineLogger, openQueue, parseCommand } from '../common.js';
+import { parseArgs } from 'node:util';
+import { type Command, globalOptions, lineLogger, openQueue, parseUsage } from '../common.js';
 
 export const migrateCommand: Command = {
   summary: "create or update pgtq's schema (idempotent)",
   usage: 'pgtq migrate [--schema <name>] [--database-url <url>]',
   async run({ argv, out, err }) {
-    const { values } = parseCommand(argv, {});
+    const { values } = parseUsage(() =>
+      parseArgs({ args: argv, options: { ...globalOptions, ...{} }, allowPositionals: true }),
+    );
     const q = openQueue(values, lineLogger(err, values.verbose ?? false));
     try {
       if (!values.json && err.isTTY) err.write(`migrating schema ${q.schema}…\n`);

@@ -1,4 +1,5 @@
-import { type Command, openQueue, parseCommand, UsageError } from '../common.js';
+import { parseArgs } from 'node:util';
+import { type Command, globalOptions, openQueue, parseUsage, UsageError } from '../common.js';
 
 export const pushCommand: Command = {
   summary: 'push a task by name with JSON arguments (for scripts and cron)',
@@ -7,12 +8,21 @@ export const pushCommand: Command = {
   <json-args>  a JSON array of the handler's arguments (default [])
 Prints the task id (or, with --json, { id, inserted }).`,
   async run({ argv, out }) {
-    const { values, positionals } = parseCommand(argv, {
-      'delay-ms': { type: 'string' },
-      priority: { type: 'string' },
-      key: { type: 'string' },
-      'max-attempts': { type: 'string' },
-    });
+    const { values, positionals } = parseUsage(() =>
+      parseArgs({
+        args: argv,
+        options: {
+          ...globalOptions,
+          ...{
+            'delay-ms': { type: 'string' },
+            priority: { type: 'string' },
+            key: { type: 'string' },
+            'max-attempts': { type: 'string' },
+          },
+        },
+        allowPositionals: true,
+      }),
+    );
     const [name, json = '[]', ...extra] = positionals;
     if (!name || extra.length > 0) throw new UsageError('expected: pgtq push <task-name> [<json-args>]');
     let args: unknown;

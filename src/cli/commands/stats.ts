@@ -1,14 +1,24 @@
+import { parseArgs } from 'node:util';
 import { quoteIdent } from '../../db/queryable.js';
-import { type Command, openQueue, parseCommand, table } from '../common.js';
+import { type Command, globalOptions, openQueue, parseUsage, table } from '../common.js';
 
 export const statsCommand: Command = {
   summary: 'queues × states: counts and the age of the oldest waiting task',
   usage: 'pgtq stats [--watch [--interval-ms <ms>]] [--json]',
   async run({ argv, out }) {
-    const { values } = parseCommand(argv, {
-      watch: { type: 'boolean', short: 'w' },
-      'interval-ms': { type: 'string' },
-    });
+    const { values } = parseUsage(() =>
+      parseArgs({
+        args: argv,
+        options: {
+          ...globalOptions,
+          ...{
+            watch: { type: 'boolean', short: 'w' },
+            'interval-ms': { type: 'string' },
+          },
+        },
+        allowPositionals: true,
+      }),
+    );
     const q = openQueue(values);
     const read = async () =>
       (
