@@ -1,4 +1,5 @@
 import type { Command } from '../common.js';
+import { demoCommand } from './demo.js';
 import { migrateCommand } from './migrate.js';
 import { pushCommand } from './push.js';
 import { schedulerCommand } from './scheduler.js';
@@ -11,4 +12,5 @@ export const commands: Record<string, Command> = {
   scheduler: schedulerCommand,
   push: pushCommand,
   stats: statsCommand,
+  demo: demoCommand,
 };

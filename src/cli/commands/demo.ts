@@ -1,0 +1,145 @@
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { type FallbackDatabase, startFallbackDatabase } from '../../db/fallback-database.js';
+import { quoteIdent } from '../../db/queryable.js';
+import { PgTq } from '../../pgtq.js';
+import { Retry } from '../../worker/outcomes.js';
+import { type Command, globalOptions, parseUsage, table } from '../common.js';
+
+const SCHEMA = 'pgtq_demo';
+const FOLLOWERS = 1000;
+
+export const demoCommand: Command = {
+  summary: 'run an end-to-end example: push in a transaction, work, schedule, inspect',
+  usage: `pgtq demo [--database-url <url>] [--keep]
+
+Uses $DATABASE_URL (in its own schema "${SCHEMA}", leaving your data alone), or starts
+an embedded PostgreSQL when none is set. Pushes tasks inside a business transaction,
+one in a rolled-back transaction (it never runs), a delayed task and a retried one,
+runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
+  --keep   keep the "${SCHEMA}" schema afterwards to explore it with psql`,
+  async run({ argv, out, err }) {
+    const { values } = parseUsage(() =>
+      parseArgs({
+        args: argv,
+        options: { ...globalOptions, keep: { type: 'boolean' } },
+        allowPositionals: false,
+      }),
+    );
+    const say = (line: string) => out.write(`${line}\n`);
+    let embedded: FallbackDatabase | undefined;
+    let url = values['database-url'] ?? process.env.DATABASE_URL;
+    if (!url) {
+      say('No DATABASE_URL: starting an embedded PostgreSQL…');
+      embedded = await startFallbackDatabase({ log: (line) => err.write(`  ${line}\n`) });
+      url = embedded.url;
+    }
+    const q = new PgTq('demo', { connectionString: url, schema: SCHEMA });
+    const schema = quoteIdent(SCHEMA);
+    try {
+      say(`Migrating schema ${SCHEMA}…`);
+      await q.migrate();
+      await q.pool.query(
+        `CREATE TABLE IF NOT EXISTS ${schema}.users (id serial PRIMARY KEY, email text NOT NULL)`,
+      );
+      await q.pool.query(
+        `CREATE TABLE IF NOT EXISTS ${schema}.notifications (post_id int, follower int, PRIMARY KEY (post_id, follower))`,
+      );
+
+      // Handlers: plain functions, registered on the queue.
+      const sendWelcomeEmail = q.handler(async function send_welcome_email(email: string) {
+        await new Promise((resolve) => setTimeout(resolve, 20)); // the SMTP round trip
+        return { sent: email };
+      });
+      const notifyFollower = q.handler(async function notify_follower(postId: number, follower: number) {
+        await q.pool.query(`INSERT INTO ${schema}.notifications VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
+          postId,
+          follower,
+        ]);
+      });
+      const fanOut = q.handler(async function fan_out(postId: number) {
+        const followers = Array.from({ length: FOLLOWERS }, (_, i) => [postId, i] as [number, number]);
+        await notifyFollower.pushMany(followers); // one round trip
+        return { followers: followers.length };
+      });
+      const resizeImage = q.handler(async function resize_image(name: string) {
+        if (this.task?.attempt === 1) throw new Retry({ delayMs: 200, reason: 'image store busy' });
+        return { resized: name, attempt: this.task?.attempt };
+      });
+      const reminder = q.handler(async function reminder(text: string) {
+        return { reminded: text };
+      });
+
+      const worker = q.worker({ concurrency: 10 });
+      const scheduler = q.scheduler();
+      let finished = 0;
+      worker.on('task:success', (task) => {
+        finished++;
+        if (task.name !== 'notify_follower') say(`  ✓ ${task.name} #${task.id} (attempt ${task.attempt})`);
+      });
+      worker.on('task:retry', (task, _error, delayMs) =>
+        say(`  ↻ ${task.name} #${task.id} retries in ${delayMs} ms`),
+      );
+      await scheduler.start();
+      await worker.start();
+
+      say('\n1. Sign-up: the user row and its welcome email commit together');
+      const client = await q.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query(`INSERT INTO ${schema}.users (email) VALUES ($1) RETURNING id`, [
+          'ada@example.com',
+        ]);
+        const welcome = await sendWelcomeEmail.with({ client }).push('ada@example.com');
+        await client.query('COMMIT');
+        say(`   user ${rows[0]?.id} created, task #${welcome.id} pushed in the same transaction`);
+
+        say('2. A sign-up that fails: its transaction rolls back, and so does its task');
+        await client.query('BEGIN');
+        const ghost = await sendWelcomeEmail.with({ client }).push('ghost@example.com');
+        await client.query('ROLLBACK');
+        const exists = await q.pool.query(`SELECT 1 FROM ${schema}.all_tasks WHERE id = $1`, [ghost.id]);
+        say(`   task #${ghost.id} exists after rollback: ${exists.rowCount === 1}`);
+      } finally {
+        client.release();
+      }
+
+      say(
+        `3. A post fanned out to ${FOLLOWERS} followers, an image resize that retries once, a reminder in 1 s`,
+      );
+      const post = await fanOut.push(7);
+      const image = await resizeImage.push('cat.png');
+      const later = await reminder.with({ delayMs: 1000 }).push('water the plants');
+      const pushedAt = Date.now();
+      say('\nProgress:');
+      await Promise.all([post, image, later].map((ref) => ref.result({ timeoutMs: 30_000 })));
+      say(`   reminder ran ${Date.now() - pushedAt} ms after it was pushed with delayMs 1000`);
+      while (finished < FOLLOWERS + 4) await new Promise((resolve) => setTimeout(resolve, 20));
+      const { rows: sent } = await q.pool.query(`SELECT count(*)::int AS n FROM ${schema}.notifications`);
+      say(`   ${sent[0]?.n} follower notifications written`);
+
+      await worker.stop();
+      await scheduler.stop();
+
+      say('\nSELECT * FROM pgtq_demo.queue_summary;   -- what waits and runs now');
+      const summary = await q.pool.query(
+        `SELECT queue, state, count, oldest_age FROM ${schema}.queue_summary`,
+      );
+      out.write(table(summary.rows));
+      say(`\nSELECT name, state, count(*), avg(run_time) FROM pgtq_demo.task_history GROUP BY 1, 2;`);
+      const history = await q.pool.query(
+        `SELECT name, state, count(*)::int AS count, max(attempts) AS max_attempts,
+                round(avg(extract(epoch FROM wait_time)) * 1000, 1) AS avg_wait_ms,
+                round(avg(extract(epoch FROM run_time)) * 1000, 1) AS avg_run_ms
+         FROM ${schema}.task_history GROUP BY name, state ORDER BY name`,
+      );
+      out.write(table(history.rows));
+      say('\nDone: every committed task ran once; the rolled-back one never existed.');
+      return 0;
+    } finally {
+      if (!values.keep) await q.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+      await q.close();
+      await embedded?.stop();
+    }
+  },
+};
