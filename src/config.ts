@@ -36,7 +36,7 @@ const connectionOptions = z
     pool: z.instanceof(pg.Pool).optional(),
     /** Size of the pool pgtq creates. @default 10 */
     max: z.number().int().positive().optional(),
-    /** Schema holding pgtq's tables and functions. @default 'pgtq' */
+    /** Schema holding pgtq's tables and functions. @default $PGTQ_SCHEMA, else 'pgtq' */
     schema: schemaName.optional(),
     /** @default a logger that says nothing */
     logger: logger.optional(),
@@ -63,7 +63,7 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     typeof connection === 'string' ? { connectionString: connection } : (connection ?? {}),
     'connection',
   );
-  const { pool, schema = 'pgtq', logger = silentLogger, max, ...clientConfig } = options;
+  const { pool, schema = defaultSchema(), logger = silentLogger, max, ...clientConfig } = options;
   if (pool) {
     if (Object.keys(clientConfig).length > 0 || max !== undefined) {
       throw new ConfigError('connection: give either { pool } or connection settings, not both');
@@ -77,6 +77,11 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     schema,
     logger,
   });
+}
+
+/** $PGTQ_SCHEMA, else 'pgtq'. */
+function defaultSchema(): string {
+  return parse(schemaName, process.env.PGTQ_SCHEMA ?? 'pgtq', 'PGTQ_SCHEMA');
 }
 
 /** Parses with zod, turning its issues into one readable ConfigError (or ValidationError). */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FinishedState, TaskState } from '../states.js';
 import { type Queryable, quoteIdent } from './queryable.js';
+import type { DueScheduleRow, PendingScheduleRow, ScheduleInput, ScheduleRow } from './schedule-rows.js';
 
 const SQL_DIR = new URL('../../sql/', import.meta.url);
 const sources = new Map<string, string>();
@@ -188,5 +189,85 @@ export class Statements {
   async getTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
     const rows = await this.#run<TaskRow>(db, 'task_get', [id]);
     return rows[0];
+  }
+
+  // Cron schedules: sql/schedule_*.sql, used by src/scheduler/schedules.ts and cron-service.ts.
+
+  async upsertSchedule(db: Queryable, s: ScheduleInput): Promise<void> {
+    await this.#run(db, 'schedule_upsert', [
+      s.queue,
+      s.name,
+      s.cron,
+      s.taskName,
+      JSON.stringify(s.args),
+      s.tz,
+      s.priority,
+      s.maxAttempts,
+      s.catchUp,
+      s.backfillLimit,
+    ]);
+  }
+
+  async deleteSchedule(db: Queryable, queue: string, name: string): Promise<boolean> {
+    const [row] = await this.#run<{ removed: boolean }>(db, 'schedule_delete', [queue, name]);
+    return row?.removed ?? false;
+  }
+
+  listSchedules(db: Queryable, queue: string) {
+    return this.#run<ScheduleRow>(db, 'schedule_list', [queue]);
+  }
+
+  listPendingSchedules(db: Queryable, limit: number, now: Date | null = null) {
+    return this.#run<PendingScheduleRow>(db, 'schedule_list_pending', [limit, now]);
+  }
+
+  async setScheduleNext(
+    db: Queryable,
+    s: {
+      queue: string;
+      name: string;
+      cron: string;
+      tz: string;
+      nextFireAt: Date | null;
+      error: string | null;
+    },
+  ): Promise<void> {
+    await this.#run(db, 'schedule_set_next', [s.queue, s.name, s.cron, s.tz, s.nextFireAt, s.error]);
+  }
+
+  async lockDueSchedule(
+    db: Queryable,
+    queue: string,
+    name: string,
+    now: Date | null = null,
+  ): Promise<DueScheduleRow | undefined> {
+    const [row] = await this.#run<DueScheduleRow>(db, 'schedule_lock_due', [queue, name, now]);
+    return row;
+  }
+
+  /** Returns the fire times not recorded before. */
+  async claimScheduleFires(db: Queryable, queue: string, name: string, fireAts: readonly Date[]) {
+    const rows = await this.#run<{ fire_at: Date }>(db, 'schedule_claim_fires', [queue, name, fireAts]);
+    return rows.map((row) => row.fire_at);
+  }
+
+  fireSchedule(
+    db: Queryable,
+    s: { queue: string; name: string; claimed: readonly Date[]; nextFireAt: Date; latestDue: Date | null },
+    now: Date | null = null,
+  ) {
+    return this.#run<{ fire_at: Date; task_id: string }>(db, 'schedule_fire', [
+      s.queue,
+      s.name,
+      s.claimed,
+      s.nextFireAt,
+      s.latestDue,
+      now,
+    ]);
+  }
+
+  async nextScheduleWake(db: Queryable, now: Date | null = null): Promise<Date | null> {
+    const [row] = await this.#run<{ wake_at: Date | null }>(db, 'schedule_next_wake', [now]);
+    return row?.wake_at ?? null;
   }
 }

@@ -31,7 +31,9 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
     let url = values['database-url'] ?? process.env.DATABASE_URL;
     if (!url) {
       say('No DATABASE_URL: starting an embedded PostgreSQL…');
-      embedded = await startFallbackDatabase({ log: (line) => err.write(`  ${line}\n`) });
+      embedded = await startFallbackDatabase(
+        values.verbose ? { log: (line) => err.write(`  ${line}\n`) } : {},
+      );
       url = embedded.url;
     }
     const q = new PgTq('demo', { connectionString: url, schema: SCHEMA });
