@@ -22,6 +22,14 @@ import {
 import { type PushItem, pushTasks } from './handler/push.js';
 import type { Logger } from './logger.js';
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
+import {
+  defineSchedule,
+  listSchedules,
+  removeSchedule,
+  type ScheduledHandler,
+  type ScheduleInfo,
+  type ScheduleOptions,
+} from './scheduler/schedules.js';
 import { isFinished } from './states.js';
 import type { ResultOptions, TaskRef } from './task-ref.js';
 import { ClaimedTask } from './worker/claimed-task.js';
@@ -156,6 +164,31 @@ export class PgTq {
   /** A scheduler for this queue's schema (it serves every queue in it); call `start()`. */
   scheduler(options: SchedulerOptions = {}): Scheduler {
     return new Scheduler(this, options);
+  }
+
+  /**
+   * Registers (or updates) a cron schedule: each fire time pushes one task of
+   * `task` (a handler or a task name) with `args`, however many schedulers run.
+   * Five fields, or six with seconds; `tz` defaults to UTC.
+   */
+  schedule(
+    name: string,
+    cron: string,
+    task: string | ScheduledHandler,
+    args: readonly unknown[] = [],
+    options: ScheduleOptions = {},
+  ): Promise<void> {
+    return defineSchedule(this, name, cron, task, args, options);
+  }
+
+  /** Removes a schedule; returns whether it existed. */
+  unschedule(name: string): Promise<boolean> {
+    return removeSchedule(this, name);
+  }
+
+  /** This queue's schedules. */
+  schedules(): Promise<ScheduleInfo[]> {
+    return listSchedules(this);
   }
 
   /** One task by id, pending or finished. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parse } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { PgTq } from '../pgtq.js';
+import { CronService } from './cron-service.js';
 import { HistoryKeeper } from './history.js';
 import { Promoter } from './promoter.js';
 import { Rescuer } from './rescuer.js';
@@ -43,7 +44,8 @@ export interface SchedulerEvents {
 
 /**
  * Promotes scheduled tasks when they come due (sleeping until the next one,
- * woken early by NOTIFY when an earlier one is pushed), rescues tasks of dead
+ * woken early by NOTIFY when an earlier one is pushed), fires cron schedules
+ * (each fire time pushes a task due then, promoted like any other), rescues tasks of dead
  * workers, and keeps history partitions. Every statement is safe to run from
  * several schedulers at once, so running two is harmless.
  */
@@ -52,6 +54,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly promoter: Promoter;
   readonly rescuer: Rescuer;
   readonly history: HistoryKeeper;
+  readonly cron: CronService;
   readonly #queue: PgTq;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #wakeTimer: NodeJS.Timeout | undefined;
@@ -68,6 +71,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.promoter = new Promoter(queue.statements, queue.pool);
     this.rescuer = new Rescuer(queue.statements, queue.pool);
     this.history = new HistoryKeeper(queue.statements, queue.pool, this.options);
+    this.cron = new CronService({ pool: queue.pool, statements: queue.statements, logger: queue.logger });
   }
 
   async start(): Promise<void> {
@@ -122,10 +126,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   async #promoteAndSleep(): Promise<void> {
     let sleepMs = this.options.maxSleepMs;
     try {
+      await this.cron.runOnce();
       const promoted = await this.promoter.runOnce();
       if (promoted > 0) this.emit('promoted', promoted);
       const dueInMs = await this.promoter.nextDueInMs();
       if (dueInMs !== null) sleepMs = Math.min(sleepMs, Math.max(0, Math.ceil(dueInMs)));
+      const cronAt = await this.cron.nextWakeAt();
+      if (cronAt) sleepMs = Math.min(sleepMs, Math.max(0, cronAt.getTime() - Date.now()));
     } catch (error) {
       this.emit('scheduler:error', asError(error));
       sleepMs = Math.min(sleepMs, 1000);

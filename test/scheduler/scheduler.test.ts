@@ -73,3 +73,17 @@ it('history: partitions are created a week ahead and expired ones dropped while 
   const lastDay = partitions.at(-1)?.ends_at.getTime() ?? 0;
   expect(lastDay - Date.now()).toBeGreaterThan(6 * 86_400_000);
 });
+
+it('a running scheduler fires an every-second cron schedule, and workers run its tasks', async () => {
+  const q = db.queue('cron');
+  const fired: string[] = [];
+  const tick = q.handler(async function tick(label: string) {
+    fired.push(label);
+  });
+  await q.schedule('every-second', '* * * * * *', tick, ['tick']);
+  await start(q.worker());
+  await start(q.scheduler());
+  await waitFor(() => fired.length >= 2, { timeoutMs: 5_000 });
+  expect(fired.slice(0, 2)).toEqual(['tick', 'tick']);
+  await expect(q.schedule('bad', '61 * * * *', tick, ['x'])).rejects.toThrow(/Invalid cron expression/);
+});

@@ -40,6 +40,8 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
     const schema = quoteIdent(SCHEMA);
     try {
       say(`Migrating schema ${SCHEMA}…`);
+      // The demo's own schema: start clean even if an earlier run was interrupted.
+      await q.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await q.migrate();
       await q.pool.query(
         `CREATE TABLE IF NOT EXISTS ${schema}.users (id serial PRIMARY KEY, email text NOT NULL)`,
@@ -72,11 +74,17 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
         return { reminded: text };
       });
 
+      const heartbeat = q.handler(async function heartbeat() {
+        return new Date().toISOString();
+      });
+      let beats = 0;
+
       const worker = q.worker({ concurrency: 10 });
       const scheduler = q.scheduler();
       let finished = 0;
       worker.on('task:success', (task) => {
-        finished++;
+        if (task.name === 'heartbeat') beats++;
+        else finished++;
         if (task.name !== 'notify_follower') say(`  ✓ ${task.name} #${task.id} (attempt ${task.attempt})`);
       });
       worker.on('task:retry', (task, _error, delayMs) =>
@@ -106,8 +114,11 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
         client.release();
       }
 
+      say('3. A cron schedule: a heartbeat every second (six fields: seconds first)');
+      await q.schedule('heartbeat', '* * * * * *', heartbeat);
+
       say(
-        `3. A post fanned out to ${FOLLOWERS} followers, an image resize that retries once, a reminder in 1 s`,
+        `4. A post fanned out to ${FOLLOWERS} followers, an image resize that retries once, a reminder in 1 s`,
       );
       const post = await fanOut.push(7);
       const image = await resizeImage.push('cat.png');
@@ -119,6 +130,9 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
       while (finished < FOLLOWERS + 4) await new Promise((resolve) => setTimeout(resolve, 20));
       const { rows: sent } = await q.pool.query(`SELECT count(*)::int AS n FROM ${schema}.notifications`);
       say(`   ${sent[0]?.n} follower notifications written`);
+      while (beats < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      await q.unschedule('heartbeat');
+      say(`   the cron schedule fired ${beats} times, once per second`);
 
       await worker.stop();
       await scheduler.stop();
