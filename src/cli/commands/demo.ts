@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { type FallbackDatabase, startFallbackDatabase } from '../../db/fallback-database.js';
 import { quoteIdent } from '../../db/queryable.js';
 import { PgTq } from '../../pgtq.js';
