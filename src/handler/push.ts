@@ -7,6 +7,9 @@ import { type ResultSource, TaskRef } from '../task-ref.js';
 import type { Handler } from './handler.js';
 import { type PushOptions, pushOptions } from './options.js';
 
+/** Options of one task in a batch (built once: zod compiles a schema on first use). */
+const taskPushOptions = pushOptions.omit({ client: true });
+
 /** One task to push: its name, its arguments, and options of its own. */
 export interface PushItem {
   name: string;
@@ -77,9 +80,7 @@ function toInput(
   if (typeof item.name !== 'string' || item.name.length === 0) {
     throw new ValidationError(`${at}a task name must be a non-empty string`);
   }
-  const own = item.options
-    ? parse(pushOptions.omit({ client: true }), item.options, `${at}options`, ValidationError)
-    : {};
+  const own = item.options ? parse(taskPushOptions, item.options, `${at}options`, ValidationError) : {};
   const options = { ...shared, ...own };
   if (!Array.isArray(item.args)) {
     throw new ValidationError(

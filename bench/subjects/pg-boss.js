@@ -1,0 +1,193 @@
+/**
+ * pg-boss as a benchmark subject. Completed jobs stay in its job table with state 'completed'
+ * until retention removes them, so "all finished" counts the jobs not yet completed.
+ */
+import { PgBoss } from 'pg-boss';
+import {
+  cleanUp,
+  drain,
+  dropSchema,
+  measureLatency,
+  measureLateness,
+  quoteIdent,
+  StartRecorder,
+  timeEnqueueBulk,
+  timeEnqueueOne,
+  timeProcess,
+} from '../harness.js';
+
+export const name = 'pg-boss';
+const SCHEMA = 'pgtq_bench_pg_boss';
+const QUEUE = 'bench';
+
+/**
+ * @typedef {{ name: string, describe: string, instance: object, queue: object, work: object }} Profile
+ * @type {Profile[]}
+ */
+export const profiles = [
+  {
+    name: 'default',
+    describe:
+      'new PgBoss({ max: max(10, c + 2) }), work({ localConcurrency: c }): batchSize 1, polls every 2 s',
+    instance: {},
+    queue: {},
+    work: {},
+  },
+  {
+    name: 'notify',
+    describe: 'default + useListenNotify: true, createQueue({ notify: true }) (backstop poll 30 s)',
+    instance: { useListenNotify: true },
+    queue: { notify: true },
+    work: {},
+  },
+  {
+    name: 'batch',
+    describe: 'default + work({ batchSize: 100, burstWhenBatchFull: true }): up to c × 100 jobs in flight',
+    instance: {},
+    queue: {},
+    work: { batchSize: 100, burstWhenBatchFull: true },
+  },
+];
+
+/**
+ * @param {import('../run.js').SubjectContext & { profile: Profile }} ctx
+ */
+export function create(ctx) {
+  return new PgBossSubject(ctx);
+}
+
+class PgBossSubject {
+  recorder = new StartRecorder();
+  /** @type {PgBoss | undefined} */
+  #boss;
+  warnings = 0;
+
+  /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
+  constructor(ctx) {
+    this.ctx = ctx;
+  }
+
+  /** The constructor options for concurrency c, as printed in the results. */
+  instanceOptions(c) {
+    return {
+      connectionString: this.ctx.url,
+      schema: SCHEMA,
+      max: Math.max(10, c + 2),
+      ...this.ctx.profile.instance,
+    };
+  }
+
+  /** The work() options for concurrency c. */
+  workOptions(c) {
+    return { localConcurrency: c, ...this.ctx.profile.work };
+  }
+
+  /** What this case runs with, for the results file. */
+  settings() {
+    const { connectionString: _, ...instance } = this.instanceOptions(this.ctx.concurrency);
+    return { instance, queue: this.ctx.profile.queue, work: this.workOptions(this.ctx.concurrency) };
+  }
+
+  get #started() {
+    if (!this.#boss) throw new Error('pg-boss: setup() first');
+    return this.#boss;
+  }
+
+  async setup() {
+    await dropSchema(this.ctx.db, SCHEMA);
+    const boss = new PgBoss(this.instanceOptions(this.ctx.concurrency));
+    boss.on('error', (error) => this.ctx.log(`pg-boss error: ${error.message}`));
+    boss.on('warning', () => {
+      this.warnings++;
+    });
+    this.#boss = boss;
+    await boss.start();
+    await boss.createQueue(QUEUE, this.ctx.profile.queue);
+  }
+
+  /** @param {number} i @param {Date} [startAfter] */
+  #push(i, startAfter) {
+    return this.#started.send(QUEUE, { i }, startAfter ? { startAfter } : {});
+  }
+
+  /** @param {number} n */
+  enqueueOne(n) {
+    return timeEnqueueOne(n, (i) => this.#push(i));
+  }
+
+  /** @param {number} n @param {number} batch */
+  enqueueBulk(n, batch) {
+    return timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
+  }
+
+  /** @param {number} start @param {number} end */
+  #pushRange(start, end) {
+    const jobs = [];
+    for (let i = start; i < end; i++) jobs.push({ data: { i } });
+    return this.#started.insert(QUEUE, jobs);
+  }
+
+  /** Untimed: fills the queue before a processing run. @param {number} n @param {number} batch */
+  async prepush(n, batch) {
+    await timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
+  }
+
+  /** @param {number} c */
+  async #startWorker(c) {
+    const recorder = this.recorder;
+    await this.#started.work(QUEUE, this.workOptions(c), async (jobs) => {
+      for (const job of jobs) recorder.hit(/** @type {{ i: number }} */ (job.data).i);
+    });
+  }
+
+  /** Jobs not yet completed: pg-boss keeps completed jobs in its job table. */
+  #unfinished() {
+    return {
+      db: this.ctx.db,
+      unfinishedSql: `SELECT count(*)::int AS n FROM ${quoteIdent(SCHEMA)}.job
+                      WHERE name = $1 AND state IN ('created', 'retry', 'active')`,
+      unfinishedParams: [QUEUE],
+    };
+  }
+
+  /** @param {number} n @param {number} c @param {{ capMs: number }} options */
+  process(n, c, { capMs }) {
+    return timeProcess({
+      ...this.#unfinished(),
+      n,
+      capMs,
+      start: () => this.#startWorker(c),
+    });
+  }
+
+  /** @param {number} c @param {Omit<Parameters<typeof measureLatency>[0], 'recorder' | 'push'>} options */
+  async latency(c, options) {
+    await this.#startWorker(c);
+    await this.ctx.settle();
+    const result = await measureLatency({ ...options, recorder: this.recorder, push: (i) => this.#push(i) });
+    await drain(this.#unfinished());
+    return result;
+  }
+
+  /** @param {number} c @param {Omit<Parameters<typeof measureLateness>[0], 'recorder' | 'pushAt'>} options */
+  async lateness(c, options) {
+    await this.#startWorker(c);
+    await this.ctx.settle();
+    const result = await measureLateness({
+      ...options,
+      recorder: this.recorder,
+      pushAt: (i, due) => this.#push(i, due),
+    });
+    await drain(this.#unfinished());
+    return result;
+  }
+
+  async teardown() {
+    const boss = this.#boss;
+    this.#boss = undefined;
+    await cleanUp([
+      () => boss?.stop({ graceful: true, close: true, timeout: 10_000 }),
+      () => dropSchema(this.ctx.db, SCHEMA),
+    ]);
+  }
+}

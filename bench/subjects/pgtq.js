@@ -1,0 +1,251 @@
+/**
+ * pgtq as a benchmark subject, run from the built package (dist/). Pending and running tasks live in
+ * `<schema>.tasks` and move to `<schema>.finished_tasks` when they end, so "all finished" is an empty
+ * tasks table. Also measures what only pgtq needs: a large history, and the bare SQL it runs.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { renderSql } from '../../dist/db/statements.js';
+import { PgTq } from '../../dist/index.js';
+import {
+  cleanUp,
+  drain,
+  dropSchema,
+  measureLatency,
+  measureLateness,
+  now,
+  quoteIdent,
+  StartRecorder,
+  timeEnqueueBulk,
+  timeEnqueueOne,
+  timeProcess,
+} from '../harness.js';
+
+export const name = 'pgtq';
+const SCHEMA = 'pgtq_bench';
+const QUEUE = 'bench';
+const TASK = 'noop';
+
+/**
+ * @typedef {{ name: string, describe: string }} Profile
+ * @type {Profile[]}
+ */
+export const profiles = [
+  {
+    name: 'default',
+    describe:
+      'new PgTq({ max: max(10, c + 2) }), q.worker({ concurrency: c }), q.scheduler() for delayed tasks',
+  },
+];
+
+/**
+ * @param {import('../run.js').SubjectContext & { profile: Profile }} ctx
+ */
+export function create(ctx) {
+  return new PgTqSubject(ctx);
+}
+
+class PgTqSubject {
+  recorder = new StartRecorder();
+  /** @type {PgTq | undefined} */
+  #q;
+  /** @type {any} */
+  #handler;
+  /** @type {{ start(): Promise<unknown>, stop(): Promise<unknown> }[]} */
+  #services = [];
+
+  /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
+  constructor(ctx) {
+    this.ctx = ctx;
+  }
+
+  /**
+   * Why a measure cannot run on this build, or undefined when it can. The worker and scheduler
+   * land after the push side; until then their measures are reported as not available.
+   * @param {'worker' | 'scheduler'} feature
+   */
+  static missing(feature) {
+    const method = /** @type {Record<string, unknown>} */ (PgTq.prototype)[feature];
+    return typeof method === 'function' ? undefined : `q.${feature}() not in this build`;
+  }
+
+  /** @returns {PgTq} */
+  get #queue() {
+    if (!this.#q) throw new Error('pgtq: setup() first');
+    return this.#q;
+  }
+
+  /** What this case runs with, for the results file. */
+  settings() {
+    const c = this.ctx.concurrency;
+    return { schema: SCHEMA, max: Math.max(10, c + 2), worker: { concurrency: c } };
+  }
+
+  async setup() {
+    await dropSchema(this.ctx.db, SCHEMA);
+    this.#q = new PgTq(QUEUE, {
+      connectionString: this.ctx.url,
+      schema: SCHEMA,
+      max: Math.max(10, this.ctx.concurrency + 2),
+    });
+    await this.#q.migrate();
+    const recorder = this.recorder;
+    this.#handler = this.#q.handler({ name: TASK }, async function noop(/** @type {number} */ i) {
+      recorder.hit(i);
+    });
+  }
+
+  /** @param {number} n */
+  enqueueOne(n) {
+    return timeEnqueueOne(n, (i) => this.#handler.push(i));
+  }
+
+  /** @param {number} n @param {number} batch */
+  enqueueBulk(n, batch) {
+    return timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
+  }
+
+  /** @param {number} start @param {number} end */
+  #pushRange(start, end) {
+    const tasks = [];
+    for (let i = start; i < end; i++) tasks.push({ name: TASK, args: [i] });
+    return this.#queue.pushMany(tasks);
+  }
+
+  /** Untimed: fills the queue before a processing run. @param {number} n @param {number} batch */
+  async prepush(n, batch) {
+    await timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
+  }
+
+  /** @param {number} c */
+  async #startWorker(c) {
+    const worker = /** @type {any} */ (this.#queue).worker({ concurrency: c });
+    this.#services.push(worker);
+    await worker.start();
+  }
+
+  async #startScheduler() {
+    const scheduler = /** @type {any} */ (this.#queue).scheduler();
+    this.#services.push(scheduler);
+    await scheduler.start();
+  }
+
+  /** Tasks not yet finished: a task leaves the tasks table when it ends. */
+  #unfinished() {
+    return { db: this.ctx.db, unfinishedSql: `SELECT count(*)::int AS n FROM ${quoteIdent(SCHEMA)}.tasks` };
+  }
+
+  /** @param {number} n @param {number} c @param {{ capMs: number }} options */
+  process(n, c, { capMs }) {
+    return timeProcess({
+      ...this.#unfinished(),
+      n,
+      capMs,
+      start: () => this.#startWorker(c),
+    });
+  }
+
+  /** @param {number} c @param {Omit<Parameters<typeof measureLatency>[0], 'recorder' | 'push'>} options */
+  async latency(c, options) {
+    await this.#startWorker(c);
+    await this.ctx.settle();
+    const result = await measureLatency({
+      ...options,
+      recorder: this.recorder,
+      push: (i) => this.#handler.push(i),
+    });
+    await drain(this.#unfinished());
+    return result;
+  }
+
+  /** @param {number} c @param {Omit<Parameters<typeof measureLateness>[0], 'recorder' | 'pushAt'>} options */
+  async lateness(c, options) {
+    await this.#startScheduler();
+    await this.#startWorker(c);
+    await this.ctx.settle();
+    const result = await measureLateness({
+      ...options,
+      recorder: this.recorder,
+      pushAt: (i, due) => this.#handler.with({ runAt: due }).push(i),
+    });
+    await drain(this.#unfinished());
+    return result;
+  }
+
+  /**
+   * Fills the history with `rows` finished tasks (one INSERT … SELECT), then VACUUM ANALYZE, as
+   * autovacuum would have done on a real history, so the timed run does not pay for it.
+   * @param {number} rows
+   */
+  async fillHistory(rows) {
+    const s = quoteIdent(SCHEMA);
+    await this.ctx.db.query(`SELECT ${s}.create_history_partitions((now() AT TIME ZONE 'UTC')::date - 1, 3)`);
+    await this.ctx.db.query(
+      `INSERT INTO ${s}.finished_tasks
+         (id, queue, name, args, state, priority, run_at, attempts, max_attempts,
+          created_at, started_at, finished_at, worker_id)
+       SELECT nextval('${SCHEMA}.task_id_seq'), $2, $3, jsonb_build_array(i), 'succeeded', 0, at, 1, 10,
+              at, at, at + interval '5 ms', 'bench-history'
+       FROM generate_series(1, $1::int) AS i,
+            LATERAL (SELECT now() - make_interval(secs => i % 43200) AS at) AS t`,
+      [rows, QUEUE, TASK],
+    );
+    await this.ctx.db.query(`VACUUM ANALYZE ${s}.finished_tasks`);
+  }
+
+  /**
+   * pgtq's own claim and finish statements (sql/task_claim_many.sql, sql/task_finish_many.sql) in a
+   * loop, `batch` at a time on `connections` connections, with no library around them: what the SQL
+   * alone allows. Returns the ms from the first claim until every task is finished.
+   * @param {number} n tasks already pushed
+   * @param {{ batch: number, connections: number }} options
+   */
+  async bareSql(n, { batch, connections }) {
+    const claim = { name: 'bench_claim_many', text: renderSql('task_claim_many', SCHEMA) };
+    const finish = { name: 'bench_finish_many', text: renderSql('task_finish_many', SCHEMA) };
+    const clients = Array.from(
+      { length: connections },
+      () => new pg.Client({ connectionString: this.ctx.url }),
+    );
+    try {
+      await Promise.all(clients.map((client) => client.connect()));
+      let finished = 0;
+      const loop = async (/** @type {pg.Client} */ client, /** @type {number} */ k) => {
+        for (;;) {
+          const leaseId = randomUUID();
+          // $1 queue, $2 names, $3 limit, $4 lease id, $5 lease ms, $6 worker id, $7 now
+          const { rows } = await client.query({
+            ...claim,
+            values: [QUEUE, null, batch, leaseId, 60_000, `bench-bare-sql-${k}`, null],
+          });
+          if (rows.length === 0) return;
+          const outcomes = rows.map((row) => ({ id: row.id, lease_id: leaseId, state: 'succeeded' }));
+          // $1 outcomes, $2 now
+          const done = await client.query({ ...finish, values: [JSON.stringify(outcomes), null] });
+          finished += done.rowCount ?? 0;
+        }
+      };
+      const started = now();
+      await Promise.all(clients.map((client, k) => loop(client, k)));
+      const ms = now() - started;
+      if (finished !== n) throw new Error(`bare SQL finished ${finished} of ${n} tasks`);
+      return ms;
+    } finally {
+      await Promise.all(clients.map((client) => client.end()));
+    }
+  }
+
+  async teardown() {
+    const services = this.#services.reverse();
+    const q = this.#q;
+    this.#services = [];
+    this.#q = undefined;
+    await cleanUp([
+      ...services.map((service) => () => service.stop()),
+      () => q?.close(),
+      () => dropSchema(this.ctx.db, SCHEMA),
+    ]);
+  }
+}
+
+export const missing = PgTqSubject.missing;
