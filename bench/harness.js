@@ -226,6 +226,48 @@ export async function measureLateness({ recorder, pushAt, count, aheadMs, spacin
  * stop still closes pools and drops schemas (and the process can exit by itself).
  * @param {(() => Promise<unknown> | unknown)[]} steps
  */
+/**
+ * The measures every subject takes the same way. A subject extends this and
+ * provides `startWorker(c)`, `pushOne(i, due?)` (due: a Date the task is due at),
+ * `unfinished()` (what `drain` and `timeProcess` count), and optionally
+ * `beforeLateness()` for what delayed tasks need besides a worker.
+ */
+export class WorkerSubject {
+  /** @param {number} n @param {number} c @param {{ capMs: number }} options */
+  process(n, c, { capMs }) {
+    return timeProcess({ ...this.unfinished(), n, capMs, start: () => this.startWorker(c) });
+  }
+
+  /** @param {number} c @param {Omit<Parameters<typeof measureLatency>[0], 'recorder' | 'push'>} options */
+  async latency(c, options) {
+    await this.startWorker(c);
+    await this.ctx.settle();
+    const result = await measureLatency({
+      ...options,
+      recorder: this.recorder,
+      push: (i) => this.pushOne(i),
+    });
+    await drain(this.unfinished());
+    return result;
+  }
+
+  /** @param {number} c @param {Omit<Parameters<typeof measureLateness>[0], 'recorder' | 'pushAt'>} options */
+  async lateness(c, options) {
+    await this.beforeLateness();
+    await this.startWorker(c);
+    await this.ctx.settle();
+    const result = await measureLateness({
+      ...options,
+      recorder: this.recorder,
+      pushAt: (i, due) => this.pushOne(i, due),
+    });
+    await drain(this.unfinished());
+    return result;
+  }
+
+  async beforeLateness() {}
+}
+
 export async function cleanUp(steps) {
   /** @type {unknown[]} */
   const failures = [];

@@ -5,15 +5,12 @@
 import { Logger, makeWorkerUtils, run } from 'graphile-worker';
 import {
   cleanUp,
-  drain,
   dropSchema,
-  measureLatency,
-  measureLateness,
   quoteIdent,
   StartRecorder,
   timeEnqueueBulk,
   timeEnqueueOne,
-  timeProcess,
+  WorkerSubject,
 } from '../harness.js';
 
 export const name = 'graphile-worker';
@@ -50,7 +47,7 @@ export function create(ctx) {
   return new GraphileWorkerSubject(ctx);
 }
 
-class GraphileWorkerSubject {
+class GraphileWorkerSubject extends WorkerSubject {
   recorder = new StartRecorder();
   /** @type {import('graphile-worker').WorkerUtils | undefined} */
   #utils;
@@ -59,6 +56,7 @@ class GraphileWorkerSubject {
 
   /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
   constructor(ctx) {
+    super();
     this.ctx = ctx;
   }
 
@@ -90,13 +88,13 @@ class GraphileWorkerSubject {
   }
 
   /** @param {number} i */
-  #push(i, runAt = undefined) {
+  pushOne(i, runAt = undefined) {
     return /** @type {import('graphile-worker').WorkerUtils} */ (this.#utils).addJob(TASK, { i }, { runAt });
   }
 
   /** @param {number} n */
   enqueueOne(n) {
-    return timeEnqueueOne(n, (i) => this.#push(i));
+    return timeEnqueueOne(n, (i) => this.pushOne(i));
   }
 
   /** @param {number} n @param {number} batch */
@@ -117,7 +115,7 @@ class GraphileWorkerSubject {
   }
 
   /** @param {number} c */
-  async #startWorker(c) {
+  async startWorker(c) {
     const recorder = this.recorder;
     this.#runner = await run({
       ...this.runOptions(c),
@@ -133,43 +131,11 @@ class GraphileWorkerSubject {
   }
 
   /** Jobs not yet finished: graphile-worker deletes a job when it completes. */
-  #unfinished() {
+  unfinished() {
     return {
       db: this.ctx.db,
       unfinishedSql: `SELECT count(*)::int AS n FROM ${quoteIdent(SCHEMA)}._private_jobs`,
     };
-  }
-
-  /** @param {number} n @param {number} c @param {{ capMs: number }} options */
-  process(n, c, { capMs }) {
-    return timeProcess({
-      ...this.#unfinished(),
-      n,
-      capMs,
-      start: () => this.#startWorker(c),
-    });
-  }
-
-  /** @param {number} c @param {Omit<Parameters<typeof measureLatency>[0], 'recorder' | 'push'>} options */
-  async latency(c, options) {
-    await this.#startWorker(c);
-    await this.ctx.settle();
-    const result = await measureLatency({ ...options, recorder: this.recorder, push: (i) => this.#push(i) });
-    await drain(this.#unfinished());
-    return result;
-  }
-
-  /** @param {number} c @param {Omit<Parameters<typeof measureLateness>[0], 'recorder' | 'pushAt'>} options */
-  async lateness(c, options) {
-    await this.#startWorker(c);
-    await this.ctx.settle();
-    const result = await measureLateness({
-      ...options,
-      recorder: this.recorder,
-      pushAt: (i, due) => this.#push(i, due),
-    });
-    await drain(this.#unfinished());
-    return result;
   }
 
   async teardown() {

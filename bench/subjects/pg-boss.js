@@ -5,15 +5,12 @@
 import { PgBoss } from 'pg-boss';
 import {
   cleanUp,
-  drain,
   dropSchema,
-  measureLatency,
-  measureLateness,
   quoteIdent,
   StartRecorder,
   timeEnqueueBulk,
   timeEnqueueOne,
-  timeProcess,
+  WorkerSubject,
 } from '../harness.js';
 
 export const name = 'pg-boss';
@@ -56,7 +53,7 @@ export function create(ctx) {
   return new PgBossSubject(ctx);
 }
 
-class PgBossSubject {
+class PgBossSubject extends WorkerSubject {
   recorder = new StartRecorder();
   /** @type {PgBoss | undefined} */
   #boss;
@@ -64,6 +61,7 @@ class PgBossSubject {
 
   /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
   constructor(ctx) {
+    super();
     this.ctx = ctx;
   }
 
@@ -106,13 +104,13 @@ class PgBossSubject {
   }
 
   /** @param {number} i @param {Date} [startAfter] */
-  #push(i, startAfter) {
+  pushOne(i, startAfter) {
     return this.#started.send(QUEUE, { i }, startAfter ? { startAfter } : {});
   }
 
   /** @param {number} n */
   enqueueOne(n) {
-    return timeEnqueueOne(n, (i) => this.#push(i));
+    return timeEnqueueOne(n, (i) => this.pushOne(i));
   }
 
   /** @param {number} n @param {number} batch */
@@ -133,7 +131,7 @@ class PgBossSubject {
   }
 
   /** @param {number} c */
-  async #startWorker(c) {
+  async startWorker(c) {
     const recorder = this.recorder;
     await this.#started.work(QUEUE, this.workOptions(c), async (jobs) => {
       for (const job of jobs) recorder.hit(/** @type {{ i: number }} */ (job.data).i);
@@ -141,45 +139,13 @@ class PgBossSubject {
   }
 
   /** Jobs not yet completed: pg-boss keeps completed jobs in its job table. */
-  #unfinished() {
+  unfinished() {
     return {
       db: this.ctx.db,
       unfinishedSql: `SELECT count(*)::int AS n FROM ${quoteIdent(SCHEMA)}.job
                       WHERE name = $1 AND state IN ('created', 'retry', 'active')`,
       unfinishedParams: [QUEUE],
     };
-  }
-
-  /** @param {number} n @param {number} c @param {{ capMs: number }} options */
-  process(n, c, { capMs }) {
-    return timeProcess({
-      ...this.#unfinished(),
-      n,
-      capMs,
-      start: () => this.#startWorker(c),
-    });
-  }
-
-  /** @param {number} c @param {Omit<Parameters<typeof measureLatency>[0], 'recorder' | 'push'>} options */
-  async latency(c, options) {
-    await this.#startWorker(c);
-    await this.ctx.settle();
-    const result = await measureLatency({ ...options, recorder: this.recorder, push: (i) => this.#push(i) });
-    await drain(this.#unfinished());
-    return result;
-  }
-
-  /** @param {number} c @param {Omit<Parameters<typeof measureLateness>[0], 'recorder' | 'pushAt'>} options */
-  async lateness(c, options) {
-    await this.#startWorker(c);
-    await this.ctx.settle();
-    const result = await measureLateness({
-      ...options,
-      recorder: this.recorder,
-      pushAt: (i, due) => this.#push(i, due),
-    });
-    await drain(this.#unfinished());
-    return result;
   }
 
   async teardown() {

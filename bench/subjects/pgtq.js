@@ -9,16 +9,13 @@ import { renderSql } from '../../dist/db/statements.js';
 import { PgTq } from '../../dist/index.js';
 import {
   cleanUp,
-  drain,
   dropSchema,
-  measureLatency,
-  measureLateness,
   now,
   quoteIdent,
   StartRecorder,
   timeEnqueueBulk,
   timeEnqueueOne,
-  timeProcess,
+  WorkerSubject,
 } from '../harness.js';
 
 export const name = 'pgtq';
@@ -45,7 +42,7 @@ export function create(ctx) {
   return new PgTqSubject(ctx);
 }
 
-class PgTqSubject {
+class PgTqSubject extends WorkerSubject {
   recorder = new StartRecorder();
   /** @type {PgTq | undefined} */
   #q;
@@ -56,6 +53,7 @@ class PgTqSubject {
 
   /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
   constructor(ctx) {
+    super();
     this.ctx = ctx;
   }
 
@@ -95,6 +93,11 @@ class PgTqSubject {
     });
   }
 
+  /** @param {number} i @param {Date} [due] */
+  pushOne(i, due) {
+    return due ? this.#handler.with({ runAt: due }).push(i) : this.#handler.push(i);
+  }
+
   /** @param {number} n */
   enqueueOne(n) {
     return timeEnqueueOne(n, (i) => this.#handler.push(i));
@@ -118,58 +121,21 @@ class PgTqSubject {
   }
 
   /** @param {number} c */
-  async #startWorker(c) {
+  async startWorker(c) {
     const worker = /** @type {any} */ (this.#queue).worker({ concurrency: c });
     this.#services.push(worker);
     await worker.start();
   }
 
-  async #startScheduler() {
+  async beforeLateness() {
     const scheduler = /** @type {any} */ (this.#queue).scheduler();
     this.#services.push(scheduler);
     await scheduler.start();
   }
 
   /** Tasks not yet finished: a task leaves the tasks table when it ends. */
-  #unfinished() {
+  unfinished() {
     return { db: this.ctx.db, unfinishedSql: `SELECT count(*)::int AS n FROM ${quoteIdent(SCHEMA)}.tasks` };
-  }
-
-  /** @param {number} n @param {number} c @param {{ capMs: number }} options */
-  process(n, c, { capMs }) {
-    return timeProcess({
-      ...this.#unfinished(),
-      n,
-      capMs,
-      start: () => this.#startWorker(c),
-    });
-  }
-
-  /** @param {number} c @param {Omit<Parameters<typeof measureLatency>[0], 'recorder' | 'push'>} options */
-  async latency(c, options) {
-    await this.#startWorker(c);
-    await this.ctx.settle();
-    const result = await measureLatency({
-      ...options,
-      recorder: this.recorder,
-      push: (i) => this.#handler.push(i),
-    });
-    await drain(this.#unfinished());
-    return result;
-  }
-
-  /** @param {number} c @param {Omit<Parameters<typeof measureLateness>[0], 'recorder' | 'pushAt'>} options */
-  async lateness(c, options) {
-    await this.#startScheduler();
-    await this.#startWorker(c);
-    await this.ctx.settle();
-    const result = await measureLateness({
-      ...options,
-      recorder: this.recorder,
-      pushAt: (i, due) => this.#handler.with({ runAt: due }).push(i),
-    });
-    await drain(this.#unfinished());
-    return result;
   }
 
   /**
