@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { parse } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { asError, ConfigError } from '../errors.js';
 import type { PgTq } from '../pgtq.js';
 import { CronService } from './cron-service.js';
 import { HistoryKeeper } from './history.js';
@@ -157,8 +157,4 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #every(ms: number, fn: () => void): void {
     this.#timers.push(setInterval(fn, ms));
   }
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parse } from '../config.js';
 import type { ClaimedRow } from '../db/statements.js';
-import { ConfigError, LeaseLostError, TimeoutError } from '../errors.js';
+import { asError, ConfigError, LeaseLostError, TimeoutError } from '../errors.js';
 import type { TaskInfo } from '../handler/context.js';
 import type { PgTq } from '../pgtq.js';
 import { Completer } from './completer.js';
@@ -288,10 +288,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     timer.unref();
     this.#timers.push(timer);
   }
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** Whether `promise` settled within `ms`. */
