@@ -60,6 +60,7 @@ export class PgTq {
   readonly #clientConfig: pg.ClientConfig;
   #listener: Listener | undefined;
   #closed = false;
+  readonly #services = new Set<Worker | Scheduler>();
 
   /**
    * @param name the queue's name; tasks pushed here are run by workers of this queue
@@ -158,12 +159,18 @@ export class PgTq {
 
   /** A worker running this queue's tasks; call `start()`. */
   worker(options: WorkerOptions = {}): Worker {
-    return new Worker(this, options);
+    return this.#track(new Worker(this, options));
   }
 
   /** A scheduler for this queue's schema (it serves every queue in it); call `start()`. */
   scheduler(options: SchedulerOptions = {}): Scheduler {
-    return new Scheduler(this, options);
+    return this.#track(new Scheduler(this, options));
+  }
+
+  #track<T extends Worker | Scheduler>(service: T): T {
+    this.#services.add(service);
+    service.once('stop', () => this.#services.delete(service));
+    return service;
   }
 
   /**
@@ -244,10 +251,15 @@ export class PgTq {
     return this.#listener;
   }
 
-  /** Closes the LISTEN connection and, if pgtq created it, the pool. Idempotent. */
+  /**
+   * Stops the workers and schedulers made by this instance (see Worker.stop), then
+   * closes the LISTEN connection and, if pgtq created it, the pool. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Workers and schedulers need the connections to stop cleanly.
+    await Promise.all([...this.#services].map((service) => service.stop()));
     await this.#listener?.close();
     if (this.#ownsPool) await this.pool.end();
   }

@@ -1,6 +1,6 @@
 import type { PgTq } from './pgtq.js';
-import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
-import { Worker, type WorkerOptions } from './worker/worker.js';
+import type { SchedulerOptions } from './scheduler/scheduler.js';
+import type { WorkerOptions } from './worker/worker.js';
 
 /**
  * The worker main loop: runs `queue`'s tasks until `signal` aborts, then drains
@@ -11,7 +11,7 @@ export async function runWorker(
   options: WorkerOptions & { signal: AbortSignal },
 ): Promise<void> {
   const { signal, ...workerOptions } = options;
-  await runUntilAborted(new Worker(queue, workerOptions), signal);
+  await runUntilAborted(queue.worker(workerOptions), signal);
 }
 
 /** The scheduler main loop: runs until `signal` aborts, then returns. */
@@ -20,7 +20,7 @@ export async function runScheduler(
   options: SchedulerOptions & { signal: AbortSignal },
 ): Promise<void> {
   const { signal, ...schedulerOptions } = options;
-  await runUntilAborted(new Scheduler(queue, schedulerOptions), signal);
+  await runUntilAborted(queue.scheduler(schedulerOptions), signal);
 }
 
 async function runUntilAborted(

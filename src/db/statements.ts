@@ -64,6 +64,15 @@ export interface PushInput {
   key?: string | undefined;
 }
 
+export interface ProcessInput {
+  id: string;
+  kind: 'worker' | 'scheduler';
+  queue: string;
+  hostname: string;
+  pid: number;
+  details: Record<string, unknown>;
+}
+
 export interface FinishInput {
   id: string;
   lease_id: string;
@@ -189,6 +198,33 @@ export class Statements {
   async getTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
     const rows = await this.#run<TaskRow>(db, 'task_get', [id]);
     return rows[0];
+  }
+
+  // Liveness: sql/process_*.sql, used by src/presence.ts.
+
+  async beatProcess(db: Queryable, p: ProcessInput, holdMs: number): Promise<void> {
+    await this.#run(db, 'process_beat', [
+      p.id,
+      p.kind,
+      p.queue,
+      p.hostname,
+      p.pid,
+      JSON.stringify(p.details),
+      holdMs,
+    ]);
+  }
+
+  async removeProcess(db: Queryable, id: string): Promise<void> {
+    await this.#run(db, 'process_remove', [id]);
+  }
+
+  async checkScheduler(db: Queryable, queue: string, graceMs: number) {
+    const [row] = await this.#run<{ overdue: number; scheduler_alive: boolean }>(
+      db,
+      'process_scheduler_check',
+      [queue, graceMs],
+    );
+    return row ?? { overdue: 0, scheduler_alive: true };
   }
 
   // Cron schedules: sql/schedule_*.sql, used by src/scheduler/schedules.ts and cron-service.ts.

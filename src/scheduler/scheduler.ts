@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parse } from '../config.js';
 import { asError, ConfigError } from '../errors.js';
 import type { PgTq } from '../pgtq.js';
+import { Presence } from '../presence.js';
 import { CronService } from './cron-service.js';
 import { HistoryKeeper } from './history.js';
 import { Promoter } from './promoter.js';
@@ -28,6 +31,8 @@ export const schedulerOptions = z
       .int()
       .min(DAY_MS)
       .default(30 * DAY_MS),
+    /** How often the scheduler records that it is alive (see the live_processes view). @default 5_000 */
+    livenessIntervalMs: z.number().int().min(100).default(5_000),
     /** The longest sleep between looks at the schedule, in case a notification was missed. @default 30_000 */
     maxSleepMs: z.number().int().min(10).default(30_000),
   })
@@ -50,12 +55,14 @@ export interface SchedulerEvents {
  * several schedulers at once, so running two is harmless.
  */
 export class Scheduler extends EventEmitter<SchedulerEvents> {
+  readonly id = `${hostname()}:${process.pid}:scheduler:${randomUUID().slice(0, 8)}`;
   readonly options: Readonly<z.output<typeof schedulerOptions>>;
   readonly promoter: Promoter;
   readonly rescuer: Rescuer;
   readonly history: HistoryKeeper;
   readonly cron: CronService;
   readonly #queue: PgTq;
+  readonly #presence: Presence;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #wakeTimer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -72,6 +79,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.rescuer = new Rescuer(queue.statements, queue.pool);
     this.history = new HistoryKeeper(queue.statements, queue.pool, this.options);
     this.cron = new CronService({ pool: queue.pool, statements: queue.statements, logger: queue.logger });
+    this.#presence = new Presence({
+      statements: queue.statements,
+      db: queue.pool,
+      process: { id: this.id, kind: 'scheduler', queue: queue.name, details: {} },
+      intervalMs: this.options.livenessIntervalMs,
+      onError: (error) => this.emit('scheduler:error', asError(error)),
+    });
   }
 
   async start(): Promise<void> {
@@ -85,6 +99,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#every(this.options.rescueIntervalMs, () => this.#guard(this.rescuer.runOnce(), 'rescued'));
     this.#every(this.options.historyIntervalMs, () => this.#guard(this.history.runOnce()));
     await this.#guard(this.history.runOnce());
+    await this.#presence.start();
     this.emit('start');
     this.#tick();
   }
@@ -98,7 +113,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const timer of this.#timers) clearInterval(timer);
       clearTimeout(this.#wakeTimer);
       await this.#ticking;
-      if (wasRunning) this.emit('stop');
+      if (wasRunning) {
+        await this.#presence.stop();
+        this.emit('stop');
+      }
     })();
     return this.#stopped;
   }

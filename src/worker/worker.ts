@@ -7,9 +7,13 @@ import type { ClaimedRow } from '../db/statements.js';
 import { asError, ConfigError, LeaseLostError, TimeoutError } from '../errors.js';
 import type { TaskInfo } from '../handler/context.js';
 import type { PgTq } from '../pgtq.js';
+import { Presence } from '../presence.js';
 import { Completer } from './completer.js';
 import { CancelRequested, type Outcome, Retry } from './outcomes.js';
 import { type RunTaskDeps, runTask, type TaskHooks, taskInfo } from './run-task.js';
+
+/** A scheduled task this late (ms) is overdue: a live scheduler promotes within milliseconds. */
+const OVERDUE_GRACE_MS = 10_000;
 
 export const workerOptions = z
   .object({
@@ -21,6 +25,8 @@ export const workerOptions = z
     pollIntervalMs: z.number().int().min(50).default(10_000),
     /** On stop, how long running tasks may finish before their signal is aborted. @default 10_000 */
     shutdownGraceMs: z.number().int().nonnegative().default(10_000),
+    /** How often the worker records that it is alive (see the live_processes view). @default 5_000 */
+    livenessIntervalMs: z.number().int().min(100).default(5_000),
     /** Names this worker in the tasks it claims. @default host:pid:random */
     workerId: z.string().min(1).max(200).optional(),
     hooks: z
@@ -44,6 +50,11 @@ export interface WorkerEvents {
   'task:cancel': [task: TaskInfo, reason: string];
   /** The attempt's outcome was refused: its lease ran out and the task was handed on. */
   'task:lease-lost': [task: TaskInfo];
+  /**
+   * Scheduled tasks of this queue are overdue and no scheduler is alive to
+   * promote them. Emitted (and logged) once, and again only after a scheduler was seen.
+   */
+  'scheduler:missing': [overdue: number];
   /** Something went wrong outside any task (a claim failed, say); the worker carries on. */
   'worker:error': [error: Error];
 }
@@ -65,6 +76,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly options: Readonly<z.output<typeof workerOptions>>;
   readonly #queue: PgTq;
   readonly #completer: Completer;
+  readonly #presence: Presence;
+  #warnedNoScheduler = false;
   /** Tasks claimed and not yet stored, by id: their leases are kept alive. */
   readonly #held = new Map<string, Running>();
   #active = 0;
@@ -82,6 +95,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.id = this.options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#queue = queue;
     this.#completer = new Completer(queue.statements, queue.pool, queue.logger);
+    this.#presence = new Presence({
+      statements: queue.statements,
+      db: queue.pool,
+      process: {
+        id: this.id,
+        kind: 'worker',
+        queue: queue.name,
+        details: { concurrency: this.options.concurrency, handlers: [...queue.handlers.keys()] },
+      },
+      intervalMs: this.options.livenessIntervalMs,
+      afterBeat: () => this.#watchScheduler(),
+      onError: (error) => this.emit('worker:error', asError(error)),
+    });
     this.#runDeps = {
       pool: queue.pool,
       statements: queue.statements,
@@ -112,6 +138,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     );
     this.#every(this.options.leaseMs / 4, () => this.#heartbeat());
     this.#pollLater();
+    await this.#presence.start();
     this.emit('start');
     this.#claim();
   }
@@ -149,6 +176,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     for (const timer of this.#timers) clearInterval(timer);
     await this.#completer.drain();
+    await this.#presence.stop();
     this.#state = 'stopped';
     this.emit('stop');
   }
@@ -271,6 +299,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } catch (error) {
       this.emit('worker:error', asError(error));
     }
+  }
+
+  /** Warns once when this queue's scheduled tasks are overdue and no scheduler runs anywhere. */
+  async #watchScheduler(): Promise<void> {
+    const { overdue, scheduler_alive } = await this.#queue.statements.checkScheduler(
+      this.#queue.pool,
+      this.#queue.name,
+      OVERDUE_GRACE_MS,
+    );
+    if (scheduler_alive) this.#warnedNoScheduler = false;
+    if (scheduler_alive || overdue === 0 || this.#warnedNoScheduler) return;
+    this.#warnedNoScheduler = true;
+    this.#queue.logger.warn(
+      `${overdue >= 1000 ? '1000+' : overdue} scheduled tasks of queue "${this.#queue.name}" are overdue and no scheduler is running: ` +
+        'delayed tasks and retries wait until one runs (start `pgtq scheduler`, or `pgtq worker --with-scheduler`)',
+      { queue: this.#queue.name, overdue },
+    );
+    this.emit('scheduler:missing', overdue);
   }
 
   #pollLater(): void {

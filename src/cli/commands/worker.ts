@@ -95,6 +95,12 @@ function logEvents(worker: Worker, q: PgTq, log: ReturnType<typeof lineLogger>) 
     log.warn('cancelled', { ...at(task), reason: firstLine(reason) }),
   );
   worker.on('task:lease-lost', (task) => log.warn('lease lost; outcome discarded', at(task)));
+  worker.on('scheduler:missing', (overdue) =>
+    log.warn('scheduled tasks are overdue and no scheduler is running; start `pgtq scheduler`', {
+      queue: q.name,
+      overdue,
+    }),
+  );
   worker.on('worker:error', (error) => log.error('worker error', { error: error.message }));
 }
 
