@@ -1,12 +1,13 @@
 -- Rescues running tasks whose lease ran out (their worker died or hung): each
 -- lost attempt counts; a task with attempts left becomes ready again at once,
--- one without fails for good with a "worker lost" error.
+-- one without fails for good with a "worker lost" error. A task someone asked to
+-- cancel while it ran is cancelled instead.
 -- $1 integer      at most this many
 -- $2 timestamptz  "now" (null in production)
 WITH clock AS (
   SELECT coalesce($2::timestamptz, now()) AS now
 ), expired AS (
-  SELECT t.id, t.attempts >= t.max_attempts AS exhausted
+  SELECT t.id, t.attempts >= t.max_attempts AS exhausted, t.cancel_requested_at IS NOT NULL AS cancelled
   FROM :schema.tasks AS t, clock
   WHERE t.state = 'running' AND t.lease_expires_at < clock.now
   ORDER BY t.lease_expires_at
@@ -17,21 +18,24 @@ WITH clock AS (
   SET state = 'ready', lease_id = NULL, lease_expires_at = NULL,
       last_error = 'worker lost: the lease of attempt ' || t.attempts || ' (worker ' || coalesce(t.worker_id, '?') || ') expired'
   FROM expired
-  WHERE t.id = expired.id AND NOT expired.exhausted
+  WHERE t.id = expired.id AND NOT expired.exhausted AND NOT expired.cancelled
   RETURNING t.id, t.queue
-), failed AS (
+), ended AS (
   DELETE FROM :schema.tasks AS t
   USING expired
-  WHERE t.id = expired.id AND expired.exhausted
-  RETURNING t.*
+  WHERE t.id = expired.id AND (expired.exhausted OR expired.cancelled)
+  RETURNING t.*, expired.cancelled
 ), archived AS (
   INSERT INTO :schema.finished_tasks
     (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
      created_at, started_at, finished_at, error, worker_id)
-  SELECT id, queue, name, args, 'failed', priority, run_at, attempts, max_attempts, key,
-         created_at, started_at, clock.now,
-         'worker lost: the lease of the last attempt (worker ' || coalesce(worker_id, '?') || ') expired', worker_id
-  FROM failed, clock
+  SELECT id, queue, name, args, CAST(CASE WHEN cancelled THEN 'cancelled' ELSE 'failed' END AS :schema.task_state),
+         priority, run_at, attempts, max_attempts, key, created_at, started_at, clock.now,
+         CASE WHEN cancelled THEN 'cancelled while running; then its worker was lost'
+              ELSE 'worker lost: the lease of the last attempt (worker ' || coalesce(worker_id, '?') || ') expired'
+         END,
+         worker_id
+  FROM ended, clock
   RETURNING id
 ), notified AS (
   SELECT count(:schema.notify('task_ready', queue)) AS n

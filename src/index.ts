@@ -1,3 +1,4 @@
+export type { CancelResult, ProgressOptions, TaskFilter } from './admin.js';
 export type { Connection, ConnectionOptions } from './config.js';
 export type { Queryable } from './db/queryable.js';
 export type { TaskRow } from './db/statements.js';

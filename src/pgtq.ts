@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { z } from 'zod';
+import { Admin, type CancelResult, type ProgressOptions, type TaskFilter } from './admin.js';
 import { type Connection, parse, queueName, resolveConnection } from './config.js';
 import { Listener } from './db/listener.js';
 import { migrate } from './db/migrate.js';
-import { Statements } from './db/statements.js';
+import { Statements, type TaskRow } from './db/statements.js';
 import {
   ConfigError,
   DuplicateHandlerError,
@@ -61,6 +62,7 @@ export class PgTq {
   #listener: Listener | undefined;
   #closed = false;
   readonly #services = new Set<Worker | Scheduler>();
+  readonly #admin: Admin;
 
   /**
    * @param name the queue's name; tasks pushed here are run by workers of this queue
@@ -76,6 +78,7 @@ export class PgTq {
     this.#ownsPool = resolved.ownsPool;
     this.#clientConfig = resolved.clientConfig;
     this.statements = new Statements(this.schema);
+    this.#admin = new Admin(this.statements, this.pool, this.name);
     // An idle pooled connection that dies must not crash the process.
     if (this.#ownsPool)
       this.pool.on('error', (error) => this.logger.warn('idle connection lost', { error: error.message }));
@@ -203,6 +206,49 @@ export class PgTq {
     const task = await this.statements.getTask(this.pool, id);
     if (!task) throw new TaskNotFoundError(id);
     return task;
+  }
+
+  /** Tasks of this queue, pending or finished, newest first. */
+  listTasks(filter: TaskFilter = {}): Promise<TaskRow[]> {
+    return this.#admin.listTasks(filter);
+  }
+
+  /** Makes failed or cancelled tasks ready again with fresh attempts; returns the ids retried. */
+  retry(ids: string | readonly string[]): Promise<string[]> {
+    return this.#admin.retry(ids);
+  }
+
+  /** Retries every failed task of this queue (of one task name, if given); returns how many. */
+  retryFailed(options: { name?: string } & ProgressOptions = {}): Promise<number> {
+    return this.#admin.retryFailed(options);
+  }
+
+  /**
+   * Cancels pending tasks at once; asks running ones to stop (their handler's
+   * signal aborts, in whatever process runs it, and they end cancelled).
+   */
+  cancel(ids: string | readonly string[], reason?: string): Promise<CancelResult> {
+    return this.#admin.cancel(ids, reason);
+  }
+
+  /** Moves a pending task to run at `runAt`; false if it is not pending. */
+  reschedule(id: string, runAt: Date): Promise<boolean> {
+    return this.#admin.reschedule(id, runAt);
+  }
+
+  /** Deletes pending or finished tasks for good (running ones: cancel them); returns the ids deleted. */
+  delete(ids: string | readonly string[]): Promise<string[]> {
+    return this.#admin.delete(ids);
+  }
+
+  /** Pending (scheduled or ready) tasks of this queue. */
+  length(): Promise<number> {
+    return this.#admin.length();
+  }
+
+  /** Deletes this queue's pending tasks; running tasks and history stay. Returns how many. */
+  flush(options: ProgressOptions = {}): Promise<number> {
+    return this.#admin.flush(options);
   }
 
   /**

@@ -64,6 +64,15 @@ export interface PushInput {
   key?: string | undefined;
 }
 
+export interface TaskListInput {
+  queue: string;
+  states: readonly TaskState[] | null;
+  name: string | null;
+  key: string | null;
+  limit: number;
+  beforeId: string | null;
+}
+
 export interface ProcessInput {
   id: string;
   kind: 'worker' | 'scheduler';
@@ -198,6 +207,49 @@ export class Statements {
   async getTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
     const rows = await this.#run<TaskRow>(db, 'task_get', [id]);
     return rows[0];
+  }
+
+  // Administration: each calls a function of migrations/1763800000003_admin.sql.
+
+  listTasks(db: Queryable, f: TaskListInput) {
+    return this.#run<TaskRow>(db, 'task_list', [f.queue, f.states, f.name, f.key, f.limit, f.beforeId]);
+  }
+
+  async retryTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {
+    const rows = await this.#run<{ id: string }>(db, 'task_retry_ids', [ids]);
+    return rows.map((row) => row.id);
+  }
+
+  async retryFailed(db: Queryable, queue: string, name: string | null, limit: number): Promise<number> {
+    const [row] = await this.#run<{ retried: number }>(db, 'task_retry_failed', [queue, name, limit]);
+    return row?.retried ?? 0;
+  }
+
+  cancelTasks(db: Queryable, ids: readonly string[], reason: string) {
+    return this.#run<{ id: string; outcome: 'cancelled' | 'cancel_requested' }>(db, 'task_cancel', [
+      ids,
+      reason,
+    ]);
+  }
+
+  async rescheduleTask(db: Queryable, id: string, runAt: Date): Promise<boolean> {
+    const [row] = await this.#run<{ moved: boolean }>(db, 'task_reschedule', [id, runAt]);
+    return row?.moved ?? false;
+  }
+
+  async deleteTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {
+    const rows = await this.#run<{ id: string }>(db, 'task_delete', [ids]);
+    return rows.map((row) => row.id);
+  }
+
+  async queueLength(db: Queryable, queue: string): Promise<number> {
+    const [row] = await this.#run<{ length: number }>(db, 'queue_length', [queue]);
+    return row?.length ?? 0;
+  }
+
+  async flushQueue(db: Queryable, queue: string, limit: number): Promise<number> {
+    const [row] = await this.#run<{ deleted: number }>(db, 'queue_flush', [queue, limit]);
+    return row?.deleted ?? 0;
   }
 
   // Liveness: sql/process_*.sql, used by src/presence.ts.

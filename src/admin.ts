@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { parse } from './config.js';
+import type { Queryable } from './db/queryable.js';
+import type { Statements, TaskRow } from './db/statements.js';
+import { ValidationError } from './errors.js';
+import { TASK_STATES } from './states.js';
+
+/** Bulk operations (flush, retryFailed) work in batches this big, each its own transaction. */
+const BATCH = 5_000;
+
+const taskId = z.string().regex(/^[1-9]\d{0,18}$/, 'expected a task id (a positive integer as a string)');
+const taskIds = z.array(taskId).max(100_000);
+const taskState = z.enum(TASK_STATES);
+
+export const taskFilter = z
+  .object({
+    /** One state or several. @default any */
+    state: z.preprocess((s) => (typeof s === 'string' ? [s] : s), z.array(taskState).min(1)).optional(),
+    name: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    /** @default 100 */
+    limit: z.number().int().min(1).max(10_000).default(100),
+    /** Only tasks with a smaller id: pass the last id of a page to get the next. */
+    beforeId: taskId.optional(),
+  })
+  .strict();
+export type TaskFilter = z.input<typeof taskFilter>;
+
+/** Reports how many a bulk operation has done so far. */
+export interface ProgressOptions {
+  onProgress?: (done: number) => void;
+}
+
+/** What a cancel did to each task it found. */
+export interface CancelResult {
+  /** Pending tasks, now in history as cancelled. */
+  cancelled: string[];
+  /** Running tasks: their handlers' signals abort, and their workers store them as cancelled. */
+  cancelRequested: string[];
+}
+
+/**
+ * Inspection and repair of one queue's tasks, over the SQL functions of
+ * migrations/1763800000003_admin.sql (PgTq exposes each method).
+ */
+export class Admin {
+  readonly #statements: Statements;
+  readonly #db: Queryable;
+  readonly #queue: string;
+
+  constructor(statements: Statements, db: Queryable, queue: string) {
+    this.#statements = statements;
+    this.#db = db;
+    this.#queue = queue;
+  }
+
+  async listTasks(filter: TaskFilter = {}): Promise<TaskRow[]> {
+    const f = parse(taskFilter, filter, 'task filter', ValidationError);
+    return this.#statements.listTasks(this.#db, {
+      queue: this.#queue,
+      states: f.state ?? null,
+      name: f.name ?? null,
+      key: f.key ?? null,
+      limit: f.limit,
+      beforeId: f.beforeId ?? null,
+    });
+  }
+
+  async retry(ids: string | readonly string[]): Promise<string[]> {
+    return this.#statements.retryTasks(this.#db, parseIds(ids));
+  }
+
+  async retryFailed(options: { name?: string } & ProgressOptions = {}): Promise<number> {
+    const name = options.name ?? null;
+    return inBatches(options, () => this.#statements.retryFailed(this.#db, this.#queue, name, BATCH));
+  }
+
+  async cancel(ids: string | readonly string[], reason = 'cancelled'): Promise<CancelResult> {
+    const rows = await this.#statements.cancelTasks(this.#db, parseIds(ids), reason);
+    const result: CancelResult = { cancelled: [], cancelRequested: [] };
+    for (const row of rows) {
+      (row.outcome === 'cancelled' ? result.cancelled : result.cancelRequested).push(row.id);
+    }
+    return result;
+  }
+
+  async reschedule(id: string, runAt: Date): Promise<boolean> {
+    const [valid] = parseIds(id) as [string];
+    if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
+      throw new ValidationError('reschedule: runAt must be a valid Date');
+    }
+    return this.#statements.rescheduleTask(this.#db, valid, runAt);
+  }
+
+  async delete(ids: string | readonly string[]): Promise<string[]> {
+    return this.#statements.deleteTasks(this.#db, parseIds(ids));
+  }
+
+  async length(): Promise<number> {
+    return this.#statements.queueLength(this.#db, this.#queue);
+  }
+
+  async flush(options: ProgressOptions = {}): Promise<number> {
+    return inBatches(options, () => this.#statements.flushQueue(this.#db, this.#queue, BATCH));
+  }
+}
+
+function parseIds(ids: string | readonly string[]): string[] {
+  if (typeof ids === 'string') return [parse(taskId, ids, 'task id', ValidationError)];
+  return parse(taskIds, ids, 'task ids', ValidationError);
+}
+
+/** Repeats `batch` until it does less than a full batch; returns the total done. */
+async function inBatches(progress: ProgressOptions, batch: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const done = await batch();
+    total += done;
+    if (done > 0) progress.onProgress?.(total);
+    if (done < BATCH) return total;
+  }
+}
