@@ -57,6 +57,48 @@ export function openQueue(
   });
 }
 
+/** Runs `work` with the queue named by the options, and closes it whatever happens. */
+export async function withQueue<T>(
+  values: Parameters<typeof openQueue>[0],
+  work: (q: PgTq) => Promise<T>,
+  logger?: Logger,
+): Promise<T> {
+  const q = openQueue(values, logger);
+  try {
+    return await work(q);
+  } finally {
+    await q.close();
+  }
+}
+
+/** Task ids from positional arguments: at least one, each a positive integer. */
+export function taskIds(positionals: readonly string[], usage: string): string[] {
+  if (positionals.length === 0) throw new UsageError(`expected: ${usage}`);
+  for (const id of positionals) {
+    if (!/^[1-9]\d{0,18}$/.test(id)) throw new UsageError(`"${id}" is not a task id`);
+  }
+  return [...positionals];
+}
+
+/**
+ * Progress of a long operation, redrawn in place on stderr when it is a terminal
+ * (and not --json); silent otherwise, so scripts and logs stay clean.
+ */
+export function progress(err: NodeJS.WriteStream, label: string, json = false) {
+  const shown = err.isTTY === true && !json;
+  let drawn = false;
+  return {
+    update(done: number) {
+      if (!shown) return;
+      err.write(`\r${label}: ${done.toLocaleString('en-US')}`);
+      drawn = true;
+    },
+    end() {
+      if (drawn) err.write('\n');
+    },
+  };
+}
+
 /** A logger writing one line per message to stderr, as `time level message key=value`. */
 export function lineLogger(stream: NodeJS.WriteStream, verbose: boolean): Logger {
   const write = (level: string) => (message: string, fields?: Record<string, unknown>) => {

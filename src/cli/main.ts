@@ -54,6 +54,10 @@ function describe(error: unknown): string {
   ) {
     return `cannot connect to the database: ${(error as Error).message || code}`;
   }
+  // undefined_table, undefined_function: most likely a schema not migrated yet
+  if (code === '42P01' || code === '42883') {
+    return `${(error as Error).message} (has "pgtq migrate" been run for this schema?)`;
+  }
   if (error instanceof AggregateError && error.errors[0]) return describe(error.errors[0]);
   return error instanceof Error ? error.message : String(error);
 }

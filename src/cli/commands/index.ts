@@ -1,10 +1,16 @@
 import type { Command } from '../common.js';
+import { cancelCommand } from './cancel.js';
 import { demoCommand } from './demo.js';
+import { flushCommand } from './flush.js';
 import { migrateCommand } from './migrate.js';
 import { pushCommand } from './push.js';
+import { retryCommand } from './retry.js';
 import { schedulerCommand } from './scheduler.js';
 import { statsCommand } from './stats.js';
+import { taskCommand } from './task.js';
+import { tasksCommand } from './tasks.js';
 import { workerCommand } from './worker.js';
+import { workersCommand } from './workers.js';
 
 export const commands: Record<string, Command> = {
   migrate: migrateCommand,
@@ -12,5 +18,11 @@ export const commands: Record<string, Command> = {
   scheduler: schedulerCommand,
   push: pushCommand,
   stats: statsCommand,
+  workers: workersCommand,
+  tasks: tasksCommand,
+  task: taskCommand,
+  retry: retryCommand,
+  cancel: cancelCommand,
+  flush: flushCommand,
   demo: demoCommand,
 };
