@@ -9,6 +9,7 @@ import { useTestSchema } from '../helpers/queue.js';
 const db = await useTestSchema('pgtq_e2e');
 await db.rows('CREATE TABLE :schema.runs (n integer PRIMARY KEY, worker_pid integer)');
 await db.rows('CREATE TABLE :schema.attempts (task_id bigint, attempt integer, worker_pid integer)');
+await db.rows('CREATE TABLE :schema.aborts (task_id bigint, reason text)');
 
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const handlers = fileURLToPath(new URL('./fixtures/handlers.mjs', import.meta.url));
@@ -99,6 +100,27 @@ describe('worker processes', () => {
     },
     60_000,
   );
+
+  it('pgtq cancel stops a task running in another worker process: its signal fires and it ends cancelled', async () => {
+    const q = db.queue('e2e');
+    const worker = startWorkerProcess();
+    const ref = await q.push('until_cancelled', []);
+    await waitFor(() => count(`SELECT count(*) AS n FROM :schema.attempts WHERE task_id = ${ref.id}`));
+
+    const cancel = await startNode(
+      [cli, 'cancel', ref.id, '--queue', 'e2e', '--reason', 'operator said so'],
+      env,
+    ).finished;
+    expect(cancel).toMatchObject({ code: 0, stdout: `${ref.id} running: asked to stop\n` });
+    await expect(ref.result({ timeoutMs: 10_000 })).rejects.toThrow(/cancelled/);
+    expect(await db.rows('SELECT reason FROM :schema.aborts WHERE task_id = $1', [ref.id])).toEqual([
+      { reason: 'CancelRequested' },
+    ]);
+    expect(await q.getTask(ref.id)).toMatchObject({ state: 'cancelled', attempts: 1 });
+    expect(worker.errors()).toMatch(/cancelled .*task=until_cancelled/);
+    worker.child.kill('SIGTERM');
+    expect((await worker.finished).code).toBe(0);
+  }, 30_000);
 
   it('SIGTERM during work: running tasks finish, the process exits 0, nothing stays running', async () => {
     const q = db.queue('e2e');
