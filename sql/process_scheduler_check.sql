@@ -8,5 +8,6 @@ SELECT
    FROM (SELECT 1 FROM :schema.tasks
          WHERE state = 'scheduled' AND queue = $1
            AND run_at < now() - make_interval(secs => $2::integer / 1000.0)
+         ORDER BY run_at -- walks the due index from the oldest, and stops early
          LIMIT 1000) AS overdue)::integer AS overdue,
   EXISTS (SELECT 1 FROM :schema.processes WHERE kind = 'scheduler' AND expires_at > now()) AS scheduler_alive

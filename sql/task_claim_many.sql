@@ -8,14 +8,7 @@
 -- $5 integer      lease duration, ms
 -- $6 text         worker id
 -- $7 timestamptz  "now" (null in production)
-WITH picked AS (
-  SELECT id
-  FROM :schema.tasks
-  WHERE state = 'ready' AND queue = $1 AND ($2::text[] IS NULL OR name = ANY ($2::text[]))
-  ORDER BY priority DESC, run_at, id
-  LIMIT $3
-  FOR UPDATE SKIP LOCKED
-), clock AS (
+WITH clock AS (
   SELECT coalesce($7::timestamptz, now()) AS now
 )
 UPDATE :schema.tasks AS t
@@ -25,7 +18,16 @@ SET state = 'running',
     lease_id = $4::uuid,
     lease_expires_at = clock.now + make_interval(secs => $5::integer / 1000.0),
     worker_id = $6
-FROM picked, clock
-WHERE t.id = picked.id
+FROM clock
+-- An array, not a join: the plan stays an index lookup per id even as a cached
+-- generic plan, which cannot know how small the limit is.
+WHERE t.id = ANY (ARRAY(
+  SELECT id
+  FROM :schema.tasks
+  WHERE state = 'ready' AND queue = $1 AND ($2::text[] IS NULL OR name = ANY ($2::text[]))
+  ORDER BY priority DESC, run_at, id
+  LIMIT $3
+  FOR UPDATE SKIP LOCKED
+))
 RETURNING t.id::text AS id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts,
           t.key, t.run_at, t.created_at, t.lease_expires_at

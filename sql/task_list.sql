@@ -14,5 +14,5 @@ WHERE queue = $1
   AND ($3::text IS NULL OR name = $3)
   AND ($4::text IS NULL OR key = $4)
   AND ($6::bigint IS NULL OR id < $6)
-ORDER BY id DESC
+ORDER BY all_tasks.id DESC
 LIMIT $5

@@ -3,18 +3,18 @@
 -- schedulers running at once never promote a task twice.
 -- $1 integer      at most this many
 -- $2 timestamptz  "now" (null in production)
-WITH due AS (
-  SELECT id
-  FROM :schema.tasks
-  WHERE state = 'scheduled' AND run_at <= coalesce($2::timestamptz, now())
-  ORDER BY run_at
-  LIMIT $1
-  FOR UPDATE SKIP LOCKED
-), promoted AS (
+WITH promoted AS (
   UPDATE :schema.tasks AS t
   SET state = 'ready'
-  FROM due
-  WHERE t.id = due.id
+  -- an array, not a join: see task_claim_many.sql
+  WHERE t.id = ANY (ARRAY(
+    SELECT id
+    FROM :schema.tasks
+    WHERE state = 'scheduled' AND run_at <= coalesce($2::timestamptz, now())
+    ORDER BY run_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+  ))
   RETURNING t.queue
 ), notified AS (
   SELECT count(:schema.notify('task_ready', queue)) AS n

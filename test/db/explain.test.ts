@@ -1,0 +1,129 @@
+import type pg from 'pg';
+import { beforeAll, expect, it } from 'vitest';
+import { renderSql } from '../../src/db/statements.js';
+import { useTestSchema } from '../helpers/queue.js';
+
+// The hot statements and the views, planned over a queue of 100,000 pending tasks
+// and a history of 500,000 over four days: each must read through an index (or
+// pruned partitions), never scan the tables whole.
+const db = await useTestSchema('pgtq_explain');
+
+beforeAll(async () => {
+  await db.rows(`SELECT :schema.create_history_partitions(current_date - 4, 5)`);
+  await db.rows(
+    `INSERT INTO :schema.tasks (queue, name, state, run_at, lease_expires_at)
+     SELECT 'bulk', 'job' || (i % 10),
+            CAST(CASE WHEN i <= 100 THEN 'running' WHEN i % 2 = 0 THEN 'ready' ELSE 'scheduled' END AS :schema.task_state),
+            now() + (i % 1000) * interval '1 second',
+            CASE WHEN i <= 100 THEN now() + interval '20 seconds' END
+     FROM generate_series(1, 100000) AS i`,
+  );
+  await db.rows(
+    `INSERT INTO :schema.finished_tasks
+       (id, queue, name, args, state, priority, run_at, attempts, max_attempts, created_at, started_at, finished_at, error)
+     SELECT nextval(':schema.task_id_seq'), 'bulk', 'job' || (i % 10), '[]',
+            CAST(CASE WHEN i % 100 = 0 THEN 'failed' ELSE 'succeeded' END AS :schema.task_state),
+            0, t, 1, 10, t, t, t + interval '5 ms',
+            CASE WHEN i % 100 = 0 THEN 'Error: boom' END
+     FROM generate_series(1, 500000) AS i, LATERAL (SELECT now() - i * interval '0.6 seconds' AS t) AS at`,
+  );
+  await db.rows('ANALYZE :schema.tasks');
+  await db.rows('ANALYZE :schema.finished_tasks');
+}, 120_000);
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Subplans Removed'?: number;
+  'Total Cost': number;
+  Plans?: PlanNode[];
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/** The plan of `sql` (with :schema), as prepared statements run it: generic, whatever the parameters. */
+async function plan(sql: string, params: unknown[] = []): Promise<PlanNode[]> {
+  const client: pg.PoolClient = await db.pool.connect();
+  try {
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query(`PREPARE checked AS ${sql.replaceAll(':schema', `"${db.schema}"`)}`);
+    const literal = (value: unknown) =>
+      value === null
+        ? 'NULL'
+        : `'${(typeof value === 'string' ? value : JSON.stringify(value)).replaceAll("'", "''")}'`;
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (FORMAT JSON) EXECUTE checked${params.length ? `(${params.map(literal).join(', ')})` : ''}`,
+    );
+    return nodes(rows[0]?.['QUERY PLAN'][0].Plan as PlanNode);
+  } finally {
+    await client.query('DEALLOCATE ALL');
+    client.release();
+  }
+}
+
+const file = (name: string) => renderSql(name, db.schema);
+/** Sequential scans of tables with rows (an empty partition is scanned at no cost, and rightly so). */
+const seqScans = (plan: PlanNode[]) =>
+  plan
+    .filter((node) => node['Node Type'].endsWith('Seq Scan') && node['Total Cost'] > 50)
+    .map((node) => node['Relation Name']);
+const indexes = (plan: PlanNode[]) => plan.map((node) => node['Index Name']).filter(Boolean);
+const sorts = (plan: PlanNode[]) => plan.filter((node) => node['Node Type'] === 'Sort');
+
+it('claim reads the claim index', async () => {
+  const claim = await plan(file('task_claim_many'), [
+    'bulk',
+    null,
+    10,
+    crypto.randomUUID(),
+    20000,
+    'w',
+    null,
+  ]);
+  expect(indexes(claim)).toContain('tasks_claim_idx');
+  expect(seqScans(claim)).toEqual([]);
+});
+
+it('promote, next due, rescue and the scheduler check read their partial indexes', async () => {
+  const promote = await plan(file('task_promote_due'), [1000, null]);
+  expect(indexes(promote)).toContain('tasks_due_idx');
+  expect(indexes(await plan(file('task_next_due'), [null]))).toContain('tasks_due_idx');
+  const rescue = await plan(file('task_rescue_expired'), [1000, null]);
+  expect(indexes(rescue)).toContain('tasks_lease_idx');
+  for (const p of [promote, rescue, await plan(file('process_scheduler_check'), ['bulk', 10000])]) {
+    expect(seqScans(p)).toEqual([]);
+  }
+});
+
+it('listing tasks newest first walks the id indexes backwards without sorting', async () => {
+  const list = await plan(file('task_list'), ['bulk', null, null, null, 50, null]);
+  expect(sorts(list)).toEqual([]);
+  expect(list.some((node) => node['Node Type'] === 'Merge Append')).toBe(true);
+  expect(seqScans(list)).toEqual([]);
+});
+
+it('one task by id, pending or finished, through the id indexes', async () => {
+  const get = await plan(file('task_get'), ['12345']);
+  expect(seqScans(get)).toEqual([]);
+  expect(indexes(get)).toContain('tasks_pkey');
+});
+
+it('failures reads only failed rows, throughput only the last hours, live_processes only running tasks', async () => {
+  const failures = await plan('SELECT * FROM :schema.failures');
+  expect(seqScans(failures)).toEqual([]);
+  expect(indexes(failures).length).toBeGreaterThan(0);
+
+  const throughput = await plan('SELECT * FROM :schema.throughput');
+  expect(seqScans(throughput)).toEqual([]);
+  // five daily partitions exist; at most the last one or two are read
+  expect(throughput.find((node) => node['Subplans Removed'])?.['Subplans Removed']).toBeGreaterThanOrEqual(3);
+
+  const live = await plan('SELECT * FROM :schema.live_processes');
+  expect(seqScans(live)).toEqual([]);
+
+  const summary = await plan('SELECT * FROM :schema.queue_summary');
+  expect(summary.some((node) => String(node['Relation Name']).startsWith('finished_tasks'))).toBe(false);
+});
