@@ -34,13 +34,22 @@ export const GLOBAL_HELP = `Options for every command:
   -v, --verbose         debug logging, and stack traces on errors
   -h, --help            this help`;
 
-/** Runs `parse` (a node:util parseArgs call), reporting what it rejects as bad usage. */
+/** Runs `parse` (a node:util parseArgs call), reporting what it rejects as bad usage, in one line. */
 export function parseUsage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError((error as Error).message.split('\n', 1)[0] ?? 'bad usage');
   }
+}
+
+/** The value of option `--name` as a positive integer, or `fallback` when it is absent. */
+export function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be a positive integer, got "${value}"`);
+  return n;
 }
 
 /** The queue named by --queue, --database-url and --schema (or the environment). */

@@ -16,9 +16,13 @@ Run "pgtq <command> --help" for a command's options.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) {
+    process.stderr.write(`${HELP}\n`);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${HELP}\n`);
-    return name ? 0 : 2;
+    return 0;
   }
   const command: Command | undefined = commands[name];
   if (!command) throw new UsageError(`unknown command "${name}"; run "pgtq --help"`);
@@ -54,8 +58,8 @@ function describe(error: unknown): string {
   ) {
     return `cannot connect to the database: ${(error as Error).message || code}`;
   }
-  // undefined_table, undefined_function: most likely a schema not migrated yet
-  if (code === '42P01' || code === '42883') {
+  // invalid_schema_name, undefined_table, undefined_function: most likely a schema not migrated yet
+  if (code === '3F000' || code === '42P01' || code === '42883') {
     return `${(error as Error).message} (has "pgtq migrate" been run for this schema?)`;
   }
   if (error instanceof AggregateError && error.errors[0]) return describe(error.errors[0]);

@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { parse } from '../../config.js';
+import { pushOptions } from '../../handler/options.js';
 import { type Command, globalOptions, openQueue, parseUsage, UsageError } from '../common.js';
 
 export const pushCommand: Command = {
@@ -6,7 +8,7 @@ export const pushCommand: Command = {
   usage: `pgtq push <task-name> [<json-args>] [--queue <name>] [--delay-ms <ms>] [--priority <n>] [--key <key>] [--max-attempts <n>]
 
   <json-args>  a JSON array of the handler's arguments (default [])
-Prints the task id (or, with --json, { id, inserted }).`,
+Prints the task id (or, with --json, { id, queue, name, inserted }).`,
   async run({ argv, out }) {
     const { values, positionals } = parseUsage(() =>
       parseArgs({
@@ -38,14 +40,21 @@ Prints the task id (or, with --json, { id, inserted }).`,
       if (!Number.isInteger(n)) throw new UsageError(`--${option} must be an integer, got "${value}"`);
       return n;
     };
+    const options = {
+      delayMs: number('delay-ms', values['delay-ms']),
+      priority: number('priority', values.priority),
+      key: values.key,
+      maxAttempts: number('max-attempts', values['max-attempts']),
+    };
+    // Out-of-range options are bad usage too: check them before connecting.
+    try {
+      parse(pushOptions, options, 'push options');
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
     const q = openQueue(values);
     try {
-      const ref = await q.push(name, args, {
-        delayMs: number('delay-ms', values['delay-ms']),
-        priority: number('priority', values.priority),
-        key: values.key,
-        maxAttempts: number('max-attempts', values['max-attempts']),
-      });
+      const ref = await q.push(name, args, options);
       out.write(
         values.json
           ? `${JSON.stringify(ref)}\n`

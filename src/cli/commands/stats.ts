@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
 import { quoteIdent } from '../../db/queryable.js';
-import { type Command, globalOptions, openQueue, parseUsage, table } from '../common.js';
+import { type Command, globalOptions, openQueue, parseUsage, positiveInt, table } from '../common.js';
 
 export const statsCommand: Command = {
   summary: 'queues × states: counts and the age of the oldest waiting task',
-  usage: 'pgtq stats [--watch [--interval-ms <ms>]] [--json]',
+  usage: `pgtq stats [--queue <name>] [--watch [--interval-ms <ms>]] [--json]
+
+Every queue of the schema, or only --queue.`,
   async run({ argv, out }) {
     const { values } = parseUsage(() =>
       parseArgs({
@@ -19,12 +21,16 @@ export const statsCommand: Command = {
         allowPositionals: true,
       }),
     );
+    const interval = positiveInt('interval-ms', values['interval-ms'], 1000);
     const q = openQueue(values);
     const read = async () =>
       (
         await q.pool.query(
           `SELECT queue, state, count::int AS count, date_trunc('second', oldest_age)::text AS oldest_age
-           FROM ${quoteIdent(q.schema)}.queue_summary ORDER BY queue, state`,
+           FROM ${quoteIdent(q.schema)}.queue_summary
+           WHERE $1::text IS NULL OR queue = $1
+           ORDER BY queue, state`,
+          [values.queue ?? null],
         )
       ).rows;
     try {
@@ -33,7 +39,6 @@ export const statsCommand: Command = {
         out.write(values.json ? `${JSON.stringify(rows)}\n` : table(rows));
         return 0;
       }
-      const interval = Number(values['interval-ms'] ?? 1000);
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       while (!stop.signal.aborted) {

@@ -2,16 +2,16 @@ import { parseArgs } from 'node:util';
 import type { PgTq } from '../../pgtq.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { Worker } from '../../worker/worker.js';
-import { type Command, globalOptions, lineLogger, parseUsage, UsageError, untilSignal } from '../common.js';
+import {
+  type Command,
+  globalOptions,
+  lineLogger,
+  parseUsage,
+  positiveInt,
+  UsageError,
+  untilSignal,
+} from '../common.js';
 import { loadHandlers } from '../load-handlers.js';
-
-const positiveInt = (name: string, value: string | undefined, fallback: number) => {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--${name} must be a positive integer, got "${value}"`);
-  return n;
-};
 
 export const workerCommand: Command = {
   summary: 'run the tasks of the queues that handler modules register',
