@@ -161,6 +161,11 @@ export class Statements {
     return this.#run<{ id: string }>(db, 'task_retry_many', [JSON.stringify(retries), now]);
   }
 
+  /** Returns the ids that went back to ready; a missing id lost its lease. */
+  releaseMany(db: Queryable, held: readonly { id: string; lease_id: string }[]) {
+    return this.#run<{ id: string }>(db, 'task_release_many', [JSON.stringify(held)]);
+  }
+
   /** Extends the leases still held; see sql/task_heartbeat_many.sql. */
   heartbeatMany(
     db: Queryable,

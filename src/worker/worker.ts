@@ -9,7 +9,7 @@ import type { TaskInfo } from '../handler/context.js';
 import type { PgTq } from '../pgtq.js';
 import { Presence } from '../presence.js';
 import { Completer } from './completer.js';
-import { CancelRequested, type Outcome, Retry } from './outcomes.js';
+import { CancelRequested, describeError, type Outcome, Retry } from './outcomes.js';
 import { type RunTaskDeps, runTask, type TaskHooks, taskInfo } from './run-task.js';
 
 /** A scheduled task this late (ms) is overdue: a live scheduler promotes within milliseconds. */
@@ -19,6 +19,14 @@ export const workerOptions = z
   .object({
     /** Tasks run at once. @default 10 */
     concurrency: z.number().int().min(1).max(10_000).default(10),
+    /**
+     * At most this many tasks claimed ahead of free slots and held, their leases
+     * kept alive, until a slot frees: one claim then serves many short tasks. Only
+     * as many are held as would start within about 50 ms at the recent pace, so
+     * long tasks are not held from other workers. Held tasks go back to ready when
+     * the worker stops. 0 claims only for free slots. @default 20 × concurrency
+     */
+    prefetch: z.number().int().min(0).max(100_000).optional(),
     /** How long a claim is valid without a heartbeat; a dead worker's tasks are rescued after this. @default 20_000 */
     leaseMs: z.number().int().min(1000).max(3_600_000).default(20_000),
     /** The safety-net poll for missed notifications (jittered ±20 %). @default 10_000 */
@@ -66,10 +74,19 @@ interface Running {
   settled: Promise<void>;
 }
 
+/** A task claimed ahead of a free slot. */
+interface Waiting {
+  row: ClaimedRow;
+  leaseId: string;
+}
+
+/** How long a task claimed ahead should wait for a slot, at most, at the recent pace. */
+const PREFETCH_WAIT_MS = 50;
+
 /**
  * Runs the tasks of one queue with at most `concurrency` at a time. Claims are
  * woken by NOTIFY, by a freed slot, and by a slow jittered poll; one claim runs at
- * a time and takes as many tasks as there are free slots.
+ * a time and tops up the running and waiting tasks to `concurrency + prefetch`.
  */
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly id: string;
@@ -80,6 +97,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #warnedNoScheduler = false;
   /** Tasks claimed and not yet stored, by id: their leases are kept alive. */
   readonly #held = new Map<string, Running>();
+  /** Tasks claimed ahead of a free slot, in claim order: their leases are kept alive too. */
+  readonly #waiting = new Map<string, Waiting>();
+  readonly #prefetch: number;
+  /** Moving mean of how long a task holds its slot, ms; unknown until one has run. */
+  #meanRunMs = Number.POSITIVE_INFINITY;
   #active = 0;
   #claiming: Promise<void> | undefined;
   #claimAgain = false;
@@ -94,6 +116,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.options = Object.freeze(parse(workerOptions, options, 'worker options'));
     this.id = this.options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#queue = queue;
+    this.#prefetch = this.options.prefetch ?? 20 * this.options.concurrency;
     this.#completer = new Completer(queue.statements, queue.pool, queue.logger);
     this.#presence = new Presence({
       statements: queue.statements,
@@ -165,6 +188,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#state = 'stopping';
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     await this.#claiming;
+    await this.#releaseWaiting();
     const settled = () => Promise.all([...this.#held.values()].map((running) => running.settled));
     if (!(await within(settled(), this.options.shutdownGraceMs))) {
       for (const running of this.#held.values()) {
@@ -196,15 +220,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async #claimLoop(): Promise<void> {
     do {
       this.#claimAgain = false;
-      const free = this.options.concurrency - this.#active;
-      if (free <= 0 || this.#state !== 'running') return;
+      const concurrency = this.options.concurrency;
+      const ahead = Math.min(this.#prefetch, Math.floor((concurrency * PREFETCH_WAIT_MS) / this.#meanRunMs));
+      const capacity = concurrency + ahead;
+      const room = capacity - this.#active - this.#waiting.size;
+      if (room <= 0 || this.#state !== 'running') return;
+      // While tasks wait, top up only once half the room is free, so that each claim takes many.
+      if (this.#waiting.size > 0 && room * 2 < capacity) return;
       const leaseId = randomUUID();
       let rows: ClaimedRow[];
       try {
         rows = await this.#queue.statements.claimMany(this.#queue.pool, {
           queue: this.#queue.name,
           names: [...this.#queue.handlers.keys()],
-          limit: free,
+          limit: room,
           leaseId,
           leaseMs: this.options.leaseMs,
           workerId: this.id,
@@ -213,10 +242,36 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.emit('worker:error', asError(error));
         return; // the poll tries again
       }
-      for (const row of rows) this.#start(row, leaseId);
+      for (const row of rows) this.#waiting.set(row.id, { row, leaseId });
+      this.#startWaiting();
       // A full batch suggests more are waiting.
-      if (rows.length === free) this.#claimAgain = true;
+      if (rows.length === room) this.#claimAgain = true;
     } while (this.#claimAgain);
+  }
+
+  /** Starts waiting tasks, in claim order, while slots are free. */
+  #startWaiting(): void {
+    for (const [id, { row, leaseId }] of this.#waiting) {
+      if (this.#active >= this.options.concurrency || this.#state !== 'running') return;
+      this.#waiting.delete(id);
+      this.#start(row, leaseId);
+    }
+  }
+
+  /** Gives the waiting tasks back to the queue, for other workers to run at once. */
+  async #releaseWaiting(): Promise<void> {
+    if (this.#waiting.size === 0) return;
+    const waiting = [...this.#waiting.values()].map(({ row, leaseId }) => ({
+      id: row.id,
+      lease_id: leaseId,
+    }));
+    this.#waiting.clear();
+    try {
+      await this.#queue.statements.releaseMany(this.#queue.pool, waiting);
+    } catch (error) {
+      // Their leases run out and they are rescued.
+      this.emit('worker:error', asError(error));
+    }
   }
 
   #start(row: ClaimedRow, leaseId: string): void {
@@ -230,12 +285,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
       handler.options.timeoutMs,
     );
     // The slot frees as soon as the handler is done; storing the outcome is batched.
+    const startedAt = performance.now();
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       clearTimeout(timeout);
+      const ms = performance.now() - startedAt;
+      this.#meanRunMs = Number.isFinite(this.#meanRunMs) ? this.#meanRunMs + (ms - this.#meanRunMs) / 16 : ms;
       this.#active--;
+      this.#startWaiting();
       this.#claim();
     };
     this.#active++;
@@ -260,6 +319,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     running.settled = run();
   }
 
+  /** Stores a waiting task as cancelled without running it. */
+  #cancelWaiting(task: TaskInfo, leaseId: string): void {
+    const outcome: Outcome = { kind: 'cancelled', error: describeError(new CancelRequested(task.id)) };
+    this.#completer.add({ id: task.id, leaseId, outcome }).then(
+      (kept) => kept && this.#report(task, outcome),
+      (error: unknown) => this.emit('worker:error', asError(error)),
+    );
+  }
+
   #report(task: TaskInfo, outcome: Outcome): void {
     switch (outcome.kind) {
       case 'succeeded':
@@ -277,17 +345,30 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /** Extends the leases of held tasks; aborts those taken away or asked to cancel. */
+  /**
+   * Extends the leases of held and waiting tasks; aborts those taken away or asked
+   * to cancel, and drops or cancels such tasks before they start.
+   */
   async #heartbeat(): Promise<void> {
-    if (this.#held.size === 0) return;
+    if (this.#held.size === 0 && this.#waiting.size === 0) return;
     const held = [...this.#held.values()];
+    const waiting = [...this.#waiting.values()];
     try {
       const rows = await this.#queue.statements.heartbeatMany(
         this.#queue.pool,
-        held.map(({ task, leaseId }) => ({ id: task.id, lease_id: leaseId })),
+        [
+          ...held.map(({ task, leaseId }) => ({ id: task.id, lease_id: leaseId })),
+          ...waiting.map(({ row, leaseId }) => ({ id: row.id, lease_id: leaseId })),
+        ],
         this.options.leaseMs,
       );
       const still = new Map(rows.map((row) => [row.id, row.cancel_requested]));
+      for (const { row, leaseId } of waiting) {
+        const cancel = still.get(row.id);
+        if (cancel === false || this.#waiting.get(row.id)?.leaseId !== leaseId) continue;
+        this.#waiting.delete(row.id);
+        if (cancel) this.#cancelWaiting(taskInfo(row), leaseId);
+      }
       for (const running of held) {
         const cancel = still.get(running.task.id);
         if (cancel === undefined && this.#held.has(running.task.id)) {

@@ -203,4 +203,61 @@ describe('worker', () => {
     expect(await finished(ref.id)).toMatchObject([{ state: 'succeeded', result: 'done' }]);
     expect(await db.rows("SELECT 1 FROM :schema.tasks WHERE state = 'running'")).toHaveLength(0);
   });
+
+  it('claims short tasks ahead of free slots, and gives back those it never started on stop()', async () => {
+    const q = db.queue('prefetch');
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const quick = q.handler(async function quick() {});
+    const gated = q.handler(async function gated() {
+      await gate;
+    });
+    const worker = await startWorker(q.worker({ concurrency: 1, prefetch: 5 }));
+    // A task run first sets the pace: short tasks are worth claiming ahead.
+    await (await quick.push()).result({ timeoutMs: 5_000 });
+    const first = await gated.push();
+    const rest = await q.pushMany([1, 2, 3].map(() => ({ name: 'quick', args: [] })));
+    await waitFor(
+      async () => (await db.rows("SELECT 1 FROM :schema.tasks WHERE state = 'running'")).length === 4,
+    );
+    expect(worker.running).toBe(1);
+    const stopping = worker.stop();
+    setTimeout(release, 50);
+    await stopping;
+    expect(await finished(first.id)).toMatchObject([{ state: 'succeeded' }]);
+    const back = await db.rows<{ state: string; attempts: number; lease_id: string | null }>(
+      'SELECT state, attempts, lease_id FROM :schema.tasks WHERE id = ANY ($1::bigint[])',
+      [rest.map((ref) => ref.id)],
+    );
+    expect(back).toEqual([1, 2, 3].map(() => ({ state: 'ready', attempts: 0, lease_id: null })));
+  });
+
+  it('a task claimed ahead and cancelled before it starts ends cancelled without running', async () => {
+    const q = db.queue('prefetch-cancel');
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const ran: number[] = [];
+    const quick = q.handler(async function quick(n: number) {
+      ran.push(n);
+    });
+    const gated = q.handler(async function gated() {
+      await gate;
+    });
+    await startWorker(q.worker({ concurrency: 1, prefetch: 5 }));
+    await (await quick.push(0)).result({ timeoutMs: 5_000 }); // sets the pace
+    await gated.push();
+    const [doomed, kept] = await quick.pushMany([[1], [2]]);
+    await waitFor(
+      async () => (await db.rows("SELECT 1 FROM :schema.tasks WHERE state = 'running'")).length === 3,
+    );
+    expect(await q.cancel(doomed?.id ?? '')).toEqual({ cancelled: [], cancelRequested: [doomed?.id] });
+    await waitFor(async () => (await finished(doomed?.id ?? ''))[0]?.state === 'cancelled');
+    release();
+    await kept?.result({ timeoutMs: 5_000 });
+    expect(ran).toEqual([0, 2]);
+  });
 });
