@@ -86,6 +86,7 @@ export interface FinishInput {
   id: string;
   lease_id: string;
   state: FinishedState;
+  started_at?: Date | undefined;
   result?: unknown;
   error?: string | null;
 }

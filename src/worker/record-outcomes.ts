@@ -8,6 +8,8 @@ export interface TaskOutcome {
   id: string;
   leaseId: string;
   outcome: Outcome;
+  /** When the attempt really started (a task claimed ahead waits for a slot first). @default the claim's time */
+  startedAt?: Date;
 }
 
 /**
@@ -22,14 +24,15 @@ export async function recordOutcomes(
 ): Promise<Set<string>> {
   const finishes: FinishInput[] = [];
   const retries: RetryInput[] = [];
-  for (const { id, leaseId, outcome } of outcomes) {
+  for (const { id, leaseId, outcome, startedAt } of outcomes) {
     if (outcome.kind === 'retry') {
       retries.push({ id, lease_id: leaseId, delay_ms: outcome.delayMs, error: outcome.error });
-    } else if (outcome.kind === 'succeeded') {
-      finishes.push({ id, lease_id: leaseId, state: 'succeeded', result: outcome.result });
-    } else {
-      finishes.push({ id, lease_id: leaseId, state: outcome.kind, error: outcome.error });
+      continue;
     }
+    const finish: FinishInput = { id, lease_id: leaseId, state: outcome.kind, started_at: startedAt };
+    if (outcome.kind === 'succeeded') finish.result = outcome.result;
+    else finish.error = outcome.error;
+    finishes.push(finish);
   }
   const stored = new Set<string>();
   if (finishes.length > 0) {

@@ -45,8 +45,10 @@ export async function runTask(
   task: TaskInfo,
   leaseId: string,
   signal: AbortSignal,
-): Promise<{ outcome: Outcome; stored: boolean }> {
+): Promise<{ outcome: Outcome; stored: boolean; startedAt: Date }> {
   const logger = deps.logger;
+  // The claim may have been made ahead of a free slot: the attempt starts now.
+  const startedAt = new Date();
   const attempt = async (tx: pg.PoolClient | undefined): Promise<Outcome> => {
     await deps.hooks.before?.(task);
     const context: TaskContext = { task, signal, logger, tx };
@@ -66,11 +68,16 @@ export async function runTask(
       await client.query('BEGIN');
       outcome = await attempt(client);
       if (outcome.kind === 'succeeded') {
-        const lost = await recordOutcomes(deps.statements, client, [{ id: task.id, leaseId, outcome }], true);
+        const lost = await recordOutcomes(
+          deps.statements,
+          client,
+          [{ id: task.id, leaseId, outcome, startedAt }],
+          true,
+        );
         if (lost.size > 0) throw new LeaseLostError(task.id);
         await deps.hooks.after?.(task, outcome);
         await client.query('COMMIT');
-        return { outcome, stored: true };
+        return { outcome, stored: true, startedAt };
       }
       await client.query('ROLLBACK');
     } catch (error) {
@@ -84,7 +91,7 @@ export async function runTask(
     }
   }
   await deps.hooks.after?.(task, outcome);
-  return { outcome, stored: false };
+  return { outcome, stored: false, startedAt };
 }
 
 /** Settles with `work`, or rejects with the signal's reason once it aborts (a handler may ignore its signal). */

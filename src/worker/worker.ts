@@ -301,9 +301,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('task:start', task);
     const run = async () => {
       try {
-        const { outcome, stored } = await runTask(this.#runDeps, handler, task, leaseId, controller.signal);
+        const { outcome, stored, startedAt } = await runTask(
+          this.#runDeps,
+          handler,
+          task,
+          leaseId,
+          controller.signal,
+        );
         release();
-        const kept = stored || (await this.#completer.add({ id: task.id, leaseId, outcome }));
+        const kept = stored || (await this.#completer.add({ id: task.id, leaseId, outcome, startedAt }));
         if (kept) this.#report(task, outcome);
         else this.emit('task:lease-lost', task);
       } catch (error) {

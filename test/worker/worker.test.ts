@@ -260,4 +260,33 @@ describe('worker', () => {
     await kept?.result({ timeoutMs: 5_000 });
     expect(ran).toEqual([0, 2]);
   });
+
+  it('a task claimed ahead records when it really started, so history shows its true wait and run time', async () => {
+    const q = db.queue('prefetch-times');
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const quick = q.handler(async function quick() {});
+    const gated = q.handler(async function gated() {
+      await gate;
+    });
+    await startWorker(q.worker({ concurrency: 1, prefetch: 5 }));
+    await (await quick.push()).result({ timeoutMs: 5_000 }); // sets the pace
+    const first = await gated.push();
+    const behind = await quick.push();
+    await waitFor(
+      async () => (await db.rows("SELECT 1 FROM :schema.tasks WHERE state = 'running'")).length === 2,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    release();
+    await behind.result({ timeoutMs: 5_000 });
+    const [row] = await db.rows<{ ms: number }>(
+      `SELECT extract(epoch FROM b.started_at - g.started_at) * 1000 AS ms
+       FROM :schema.finished_tasks AS g, :schema.finished_tasks AS b WHERE g.id = $1 AND b.id = $2`,
+      [first.id, behind.id],
+    );
+    const startedAfterMs = Number(row?.ms);
+    expect(startedAfterMs).toBeGreaterThanOrEqual(150);
+  });
 });

@@ -133,6 +133,12 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
       await q.unschedule('heartbeat');
       say(`   the cron schedule fired ${beats} times, once per second`);
 
+      say('\nSELECT kind, queue, pid, running FROM pgtq_demo.live_processes;   -- who is working');
+      const live = await q.pool.query(
+        `SELECT kind, queue, pid, running FROM ${schema}.live_processes ORDER BY kind`,
+      );
+      out.write(table(live.rows));
+
       await worker.stop();
       await scheduler.stop();
 
@@ -149,6 +155,12 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
          FROM ${schema}.task_history GROUP BY name, state ORDER BY name`,
       );
       out.write(table(history.rows));
+      say('\nSELECT minute, name, finished, failed FROM pgtq_demo.throughput;   -- per minute and task name');
+      const throughput = await q.pool.query(
+        `SELECT to_char(minute, 'HH24:MI') AS minute, name, finished, failed
+         FROM ${schema}.throughput ORDER BY minute, name`,
+      );
+      out.write(table(throughput.rows));
       say('\nDone: every committed task ran once; the rolled-back one never existed.');
       return 0;
     } finally {
