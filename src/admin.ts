@@ -8,7 +8,14 @@ import { TASK_STATES } from './states.js';
 /** Bulk operations (flush, retryFailed) work in batches this big, each its own transaction. */
 const BATCH = 5_000;
 
-const taskId = z.string().regex(/^[1-9]\d{0,18}$/, 'expected a task id (a positive integer as a string)');
+const MAX_TASK_ID = 2n ** 63n - 1n; // ids are bigint
+
+/** Whether `text` is a task id: a positive integer that fits a bigint, in decimal. */
+export function isTaskId(text: string): boolean {
+  return /^[1-9]\d{0,18}$/.test(text) && BigInt(text) <= MAX_TASK_ID;
+}
+
+const taskId = z.string().refine(isTaskId, 'expected a task id (a positive integer as a string)');
 const taskIds = z.array(taskId).max(100_000);
 const taskState = z.enum(TASK_STATES);
 

@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { isTaskId } from '../admin.js';
 import type { Logger } from '../logger.js';
 import { PgTq } from '../pgtq.js';
 
@@ -84,7 +85,7 @@ export async function withQueue<T>(
 export function taskIds(positionals: readonly string[], usage: string): string[] {
   if (positionals.length === 0) throw new UsageError(`expected: ${usage}`);
   for (const id of positionals) {
-    if (!/^[1-9]\d{0,18}$/.test(id)) throw new UsageError(`"${id}" is not a task id`);
+    if (!isTaskId(id)) throw new UsageError(`"${id}" is not a task id`);
   }
   return [...positionals];
 }

@@ -1,71 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { commands } from '../../src/cli/commands/index.js';
+import { described, lines, pgtq, STACK_FRAME, UNREACHABLE } from '../helpers/cli.js';
 import { dropSchema, uniqueSchemaName } from '../helpers/database.js';
-import type { Finished } from '../helpers/processes.js';
 import { useTestSchema } from '../helpers/queue.js';
 
 const db = await useTestSchema('pgtq_cli');
 
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const migrationNames = readdirSync(new URL('../../migrations/', import.meta.url))
   .filter((f) => f.endsWith('.sql'))
   .map((f) => f.replace(/\.sql$/, ''))
   .sort();
-/** Nothing listens here: connections are refused at once. */
-const UNREACHABLE = 'postgres://postgres@127.0.0.1:1/x';
 const COMMANDS = Object.keys(commands);
 const DEMO_SCHEMA = 'pgtq_demo';
 
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
-
-/**
- * Runs `pgtq <args>` to completion. The environment is the test process's without the variables
- * the CLI reads (DATABASE_URL, PGTQ_*), plus exactly `env`: the developer's settings never leak in.
- * A process still running after `timeoutMs` is killed, so a hang fails on its exit code, not a test timeout.
- */
-function pgtq(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Finished> {
-  const base = { ...process.env };
-  for (const name of ['DATABASE_URL', 'PGTQ_SCHEMA', 'PGTQ_QUEUE']) delete base[name];
-  const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => {
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
 /** The test database and schema, through the environment as a deployment would set them. */
 const env = { DATABASE_URL: db.url, PGTQ_SCHEMA: db.schema };
-
-/** The lines of a stream's output, without the final newline. */
-const lines = (text: string) => text.replace(/\n$/, '').split('\n');
-/** A Node.js stack frame line, as `error.stack` prints it. */
-const STACK_FRAME = /^\s+at /m;
-
-/** What a process printed, for failure messages. */
-const described = (r: Finished) => `exit ${r.code} (${r.signal})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
 async function tasksNamed(name: string) {
   return db.rows<{

@@ -14,13 +14,28 @@ export interface Finished {
   stderr: string;
 }
 
-/** A Node.js process started from the repository root; killed after the test if still running. */
-export function startNode(args: string[], env: Record<string, string> = {}) {
+/** The variables pgtq reads: a clean environment leaves them out. */
+const PGTQ_VARIABLES = ['DATABASE_URL', 'PGTQ_SCHEMA', 'PGTQ_QUEUE'];
+
+/**
+ * A Node.js process started from the repository root, with the test process's
+ * environment plus `env`; killed after the test if still running.
+ * `clean`: leave out the variables pgtq reads, so only `env` sets them.
+ * `timeoutMs`: kill it after this long, so a hang fails on its exit code.
+ */
+export function startNode(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { clean?: boolean; timeoutMs?: number } = {},
+) {
+  const base = { ...process.env };
+  if (options.clean) for (const name of PGTQ_VARIABLES) delete base[name];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
+    env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
+  const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk) => {
@@ -31,6 +46,7 @@ export function startNode(args: string[], env: Record<string, string> = {}) {
   });
   const finished = new Promise<Finished>((resolve) => {
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       running.delete(child);
       resolve({ code, signal, stdout, stderr });
     });

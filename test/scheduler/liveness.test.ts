@@ -1,18 +1,11 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { PgTq } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
+import { gate, useServices } from '../helpers/services.js';
 
 const db = await useTestSchema('pgtq_liveness');
-const running: { stop(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((service) => service.stop()));
-});
-async function start<T extends { start(): Promise<void>; stop(): Promise<void> }>(service: T): Promise<T> {
-  running.push(service);
-  await service.start();
-  return service;
-}
+const { start, track } = useServices();
 
 interface LiveRow {
   id: string;
@@ -26,10 +19,7 @@ const live = () => db.rows<LiveRow>('SELECT * FROM :schema.live_processes ORDER 
 
 it('live_processes shows running workers and schedulers with their running tasks, and forgets them on stop', async () => {
   const q = db.queue('live');
-  let release = () => {};
-  const blocked = new Promise<void>((resolve) => {
-    release = resolve;
-  });
+  const { closed: blocked, open: release } = gate();
   const slow = q.handler(async function slow() {
     await blocked;
   });
@@ -71,7 +61,7 @@ it('a worker warns once when scheduled tasks are overdue and no scheduler is ali
   const warnings: string[] = [];
   const logger = { debug() {}, info() {}, error() {}, warn: (message: string) => warnings.push(message) };
   const lonely = new PgTq('lonely', { connectionString: db.url, schema: db.schema, logger });
-  running.push({ stop: () => lonely.close() });
+  track({ stop: () => lonely.close() });
   const ran: number[] = [];
   lonely.handler(async function job(n: number) {
     ran.push(n);

@@ -1,18 +1,11 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Scheduler } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
+import { useServices } from '../helpers/services.js';
 
 const db = await useTestSchema('pgtq_scheduler');
-const running: { stop(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((service) => service.stop()));
-});
-async function start<T extends { start(): Promise<void>; stop(): Promise<void> }>(service: T): Promise<T> {
-  running.push(service);
-  await service.start();
-  return service;
-}
+const { start } = useServices();
 
 it('three schedulers at once over 1,000 delayed tasks: each promoted exactly once', async () => {
   const q = db.queue('promote');

@@ -1,27 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Cancel, Retry, TaskFailedError, type Worker } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
+import { gate, useServices } from '../helpers/services.js';
 
 const db = await useTestSchema('pgtq_worker');
-const started: { stop(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((service) => service.stop()));
-});
-
-async function startWorker(worker: Worker) {
-  started.push(worker);
-  await worker.start();
-  return worker;
-}
-
-async function startScheduler(q: ReturnType<typeof db.queue>) {
-  const scheduler = q.scheduler();
-  started.push(scheduler);
-  await scheduler.start();
-  return scheduler;
-}
+const services = useServices();
+const startWorker = (worker: Worker) => services.start(worker);
+const startScheduler = (q: ReturnType<typeof db.queue>) => services.start(q.scheduler());
 
 const finished = (id: string) =>
   db.rows<{ state: string; result: unknown; error: string | null; attempts: number }>(
@@ -185,12 +172,9 @@ describe('worker', () => {
 
   it('stop() lets running tasks finish, is idempotent, and leaves nothing running', async () => {
     const q = db.queue('drain');
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { closed, open: release } = gate();
     const slow = q.handler(async function slow() {
-      await gate;
+      await closed;
       return 'done';
     });
     const worker = await startWorker(q.worker());
@@ -206,13 +190,10 @@ describe('worker', () => {
 
   it('claims short tasks ahead of free slots, and gives back those it never started on stop()', async () => {
     const q = db.queue('prefetch');
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { closed, open: release } = gate();
     const quick = q.handler(async function quick() {});
     const gated = q.handler(async function gated() {
-      await gate;
+      await closed;
     });
     const worker = await startWorker(q.worker({ concurrency: 1, prefetch: 5 }));
     // A task run first sets the pace: short tasks are worth claiming ahead.
@@ -236,16 +217,13 @@ describe('worker', () => {
 
   it('a task claimed ahead and cancelled before it starts ends cancelled without running', async () => {
     const q = db.queue('prefetch-cancel');
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { closed, open: release } = gate();
     const ran: number[] = [];
     const quick = q.handler(async function quick(n: number) {
       ran.push(n);
     });
     const gated = q.handler(async function gated() {
-      await gate;
+      await closed;
     });
     await startWorker(q.worker({ concurrency: 1, prefetch: 5 }));
     await (await quick.push(0)).result({ timeoutMs: 5_000 }); // sets the pace
@@ -263,13 +241,10 @@ describe('worker', () => {
 
   it('a task claimed ahead records when it really started, so history shows its true wait and run time', async () => {
     const q = db.queue('prefetch-times');
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { closed, open: release } = gate();
     const quick = q.handler(async function quick() {});
     const gated = q.handler(async function gated() {
-      await gate;
+      await closed;
     });
     await startWorker(q.worker({ concurrency: 1, prefetch: 5 }));
     await (await quick.push()).result({ timeoutMs: 5_000 }); // sets the pace

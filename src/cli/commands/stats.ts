@@ -18,7 +18,7 @@ Every queue of the schema, or only --queue.`,
             'interval-ms': { type: 'string' },
           },
         },
-        allowPositionals: true,
+        allowPositionals: false,
       }),
     );
     const interval = positiveInt('interval-ms', values['interval-ms'], 1000);

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { type Command, globalOptions, parseUsage, taskIds, withQueue } from '../common.js';
+import { type Command, globalOptions, parseUsage, taskIds, UsageError, withQueue } from '../common.js';
 
 const USAGE = 'pgtq task <id> [--json]';
 
@@ -12,7 +12,8 @@ Exits 1 when there is no task with that id.`,
     const { values, positionals } = parseUsage(() =>
       parseArgs({ args: argv, options: { ...globalOptions, ...{} }, allowPositionals: true }),
     );
-    const [id] = taskIds(positionals.slice(0, 1), USAGE);
+    if (positionals.length > 1) throw new UsageError(`one id at a time: ${USAGE}`);
+    const [id] = taskIds(positionals, USAGE);
     const task = await withQueue(values, (q) => q.getTask(id as string));
     if (values.json) {
       out.write(`${JSON.stringify(task)}\n`);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { isTaskId } from '../../admin.js';
 import type { TaskRow } from '../../db/statements.js';
 import { TASK_STATES, type TaskState } from '../../states.js';
 import { type Command, globalOptions, parseUsage, table, UsageError, withQueue } from '../common.js';
@@ -34,10 +35,10 @@ export const tasksCommand: Command = {
       }
     }
     const limit = Number(values.limit ?? 50);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    if (!/^\d+$/.test(values.limit ?? '50') || limit < 1 || limit > 10_000) {
       throw new UsageError(`--limit must be an integer from 1 to 10000, got "${values.limit}"`);
     }
-    if (values.before !== undefined && !/^[1-9]\d{0,18}$/.test(values.before)) {
+    if (values.before !== undefined && !isTaskId(values.before)) {
       throw new UsageError(`--before: "${values.before}" is not a task id`);
     }
     const tasks = await withQueue(values, (q) =>
