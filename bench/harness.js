@@ -234,7 +234,8 @@ export async function measureLateness({ recorder, pushAt, count, aheadMs, spacin
  */
 export class WorkerSubject {
   /** @param {number} n @param {number} c @param {{ capMs: number }} options */
-  process(n, c, { capMs }) {
+  async process(n, c, { capMs }) {
+    await this.ctx.settle();
     return timeProcess({ ...this.unfinished(), n, capMs, start: () => this.startWorker(c) });
   }
 

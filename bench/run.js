@@ -411,6 +411,17 @@ async function main() {
 }
 
 /**
+ * Before a timed run: a CHECKPOINT, so that no run pays for the WAL of what came
+ * before it (a filled history, say), then a pause. Without the right to
+ * checkpoint, only the pause.
+ * @param {pg.Pool} db
+ */
+async function settle(db) {
+  await db.query('CHECKPOINT').catch(() => {});
+  await sleep(SETTLE_MS);
+}
+
+/**
  * One case on a fresh instance (and a fresh schema, dropped afterwards).
  * @param {any} module
  * @param {any} profile
@@ -421,7 +432,7 @@ async function main() {
  */
 async function runOne(module, profile, kase, scale, url, db) {
   /** @type {SubjectContext & { profile: any }} */
-  const ctx = { url, db, profile, concurrency: kase.concurrency, log, settle: () => sleep(SETTLE_MS) };
+  const ctx = { url, db, profile, concurrency: kase.concurrency, log, settle: () => settle(db) };
   const subject = module.create(ctx);
   const started = now();
   /** @type {Partial<CaseResult> & { error?: string, ms?: number, settings?: unknown }} */
