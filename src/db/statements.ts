@@ -129,6 +129,21 @@ export class Statements {
     ]);
   }
 
+  /** One task: the same rules as pushMany, in a cheaper statement (see sql/task_push_one.sql). */
+  pushOne(db: Queryable, task: PushInput, now: Date | null = null) {
+    return this.#run<{ id: string | null; inserted: boolean }>(db, 'task_push_one', [
+      task.queue,
+      task.name,
+      JSON.stringify(task.args),
+      task.priority ?? null,
+      task.run_at ?? null,
+      task.delay_ms ?? null,
+      task.max_attempts ?? null,
+      task.key ?? null,
+      now,
+    ]);
+  }
+
   claimMany(
     db: Queryable,
     claim: {

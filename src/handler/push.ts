@@ -53,16 +53,17 @@ export async function pushTasks(
 }
 
 async function pushInputs(target: PushTarget, db: Queryable, inputs: PushInput[]) {
-  const rows = await target.statements.pushMany(db, inputs);
+  const push = (batch: PushInput[]) =>
+    batch.length === 1 && batch[0]
+      ? target.statements.pushOne(db, batch[0])
+      : target.statements.pushMany(db, batch);
+  const rows = await push(inputs);
   const results = rows.map((row) => ({ id: row.id, inserted: row.inserted }));
   // A key whose pending task was committed by another transaction while this
   // statement ran is neither inserted nor visible to it; a second statement sees it.
   const unseen = results.flatMap((result, index) => (result.id === null ? [index] : []));
   if (unseen.length > 0) {
-    const again = await target.statements.pushMany(
-      db,
-      unseen.map((index) => inputs[index] as PushInput),
-    );
+    const again = await push(unseen.map((index) => inputs[index] as PushInput));
     again.forEach((row, i) => {
       results[unseen[i] as number] = { id: row.id, inserted: row.inserted };
     });

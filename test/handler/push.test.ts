@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { NotJsonError, UnknownHandlerError, ValidationError } from '../../src/index.js';
+import { NotJsonError, type PgTq, UnknownHandlerError, ValidationError } from '../../src/index.js';
 import { useTestSchema } from '../helpers/queue.js';
 
 const db = await useTestSchema('pgtq_push');
@@ -91,6 +91,28 @@ describe('push options', () => {
     expect(third.inserted).toBe(true);
     expect(third.id).not.toBe(first.id);
   });
+
+  it.each([
+    ['push', (q: PgTq) => q.push('mail', ['b'], { key: 'race' })],
+    ['pushMany', async (q: PgTq) => (await q.pushMany([{ name: 'mail', args: ['b'], key: 'race' }]))[0]],
+  ])(
+    '%s: a key pushed while another transaction pushes it returns that task once it commits',
+    async (how, pushAgain) => {
+      const q = db.queue(`race-${how}`);
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const first = await q.push('mail', ['a'], { key: 'race', client });
+        const second = pushAgain(q); // waits on the uncommitted key
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await client.query('COMMIT');
+        expect(await second).toMatchObject({ id: first.id, inserted: false });
+        expect(await countTasks(`race-${how}`)).toBe(1);
+      } finally {
+        client.release();
+      }
+    },
+  );
 
   it('claims by priority (higher first), then by age', async () => {
     const q = db.queue('priorities');
