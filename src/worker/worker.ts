@@ -242,6 +242,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.emit('worker:error', asError(error));
         return; // the poll tries again
       }
+      // The claim picks by priority, then age, but returns rows in any order: start them in that order.
+      rows.sort(claimOrder);
       for (const row of rows) this.#waiting.set(row.id, { row, leaseId });
       this.#startWaiting();
       // A full batch suggests more are waiting.
@@ -421,6 +423,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     timer.unref();
     this.#timers.push(timer);
   }
+}
+
+/** Higher priority first, then earlier due, then older: the order of the claim index. */
+function claimOrder(a: ClaimedRow, b: ClaimedRow): number {
+  return (
+    b.priority - a.priority ||
+    a.run_at.getTime() - b.run_at.getTime() ||
+    (BigInt(a.id) < BigInt(b.id) ? -1 : 1)
+  );
 }
 
 /** Whether `promise` settled within `ms`. */

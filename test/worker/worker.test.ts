@@ -264,4 +264,24 @@ describe('worker', () => {
     const startedAfterMs = Number(row?.ms);
     expect(startedAfterMs).toBeGreaterThanOrEqual(150);
   });
+
+  it('tasks claimed ahead start by priority, then age, like single claims', async () => {
+    const q = db.queue('prefetch-order');
+    const order: number[] = [];
+    q.handler(async function job(n: number) {
+      order.push(n);
+    });
+    const priorities = [3, 9, 1, 7, 5, 9, 0, 2];
+    await q.pushMany([
+      { name: 'job', args: [100], priority: 100 }, // runs alone first and sets the pace
+      ...priorities.map((priority, i) => ({ name: 'job', args: [i], priority })),
+    ]);
+    await startWorker(q.worker({ concurrency: 1, prefetch: 20 }));
+    await waitFor(() => order.length === priorities.length + 1);
+    const expected = priorities
+      .map((priority, i) => ({ priority, i }))
+      .sort((a, b) => b.priority - a.priority || a.i - b.i)
+      .map(({ i }) => i);
+    expect(order).toEqual([100, ...expected]);
+  });
 });
