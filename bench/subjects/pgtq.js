@@ -127,6 +127,11 @@ class PgTqSubject extends WorkerSubject {
     await worker.start();
   }
 
+  /** Stops the workers started so far: the history case times two runs on one instance. */
+  async stopWorkers() {
+    await Promise.all(this.#services.splice(0).map((service) => service.stop()));
+  }
+
   async beforeLateness() {
     const scheduler = /** @type {any} */ (this.#queue).scheduler();
     this.#services.push(scheduler);
