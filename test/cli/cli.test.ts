@@ -327,17 +327,29 @@ describe('bad usage: exit 2 and one line on stderr', () => {
 });
 
 describe('an unreachable database: exit 1', () => {
-  it.each([['migrate'], ['push', 'cli_unreachable', '[]'], ['stats'], ['stats', '--json']])(
-    '%s: one line saying it cannot connect, no stack trace',
-    async (...args) => {
-      const result = await pgtq([...args, '--database-url', UNREACHABLE], env);
-      expect(result.code, described(result)).toBe(1);
-      expect(result.stdout).toBe('');
-      expect(lines(result.stderr), described(result)).toHaveLength(1);
-      expect(result.stderr).toMatch(/^pgtq: cannot connect to the database: .*ECONNREFUSED/);
-      expect(result.stderr).not.toMatch(STACK_FRAME);
-    },
-  );
+  it.each([
+    ['migrate'],
+    ['push', 'cli_unreachable', '[]'],
+    ['stats'],
+    ['stats', '--json'],
+    ['tasks'],
+    ['tasks', '--json'],
+    ['task', '1'],
+    ['retry', '1'],
+    ['retry', '--failed'],
+    ['cancel', '1'],
+    ['flush', '--queue', 'x', '--yes'],
+    ['workers'],
+    ['workers', '--json'],
+    ['stats', '--queue', 'a'],
+  ])('%s: one line saying it cannot connect, no stack trace', async (...args) => {
+    const result = await pgtq([...args, '--database-url', UNREACHABLE], env);
+    expect(result.code, described(result)).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(lines(result.stderr), described(result)).toHaveLength(1);
+    expect(result.stderr).toMatch(/^pgtq: cannot connect to the database: .*ECONNREFUSED/);
+    expect(result.stderr).not.toMatch(STACK_FRAME);
+  });
 
   it('DATABASE_URL naming a database that does not exist also says it cannot connect', async () => {
     const url = new URL(db.url);
