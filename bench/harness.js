@@ -222,17 +222,35 @@ export async function measureLateness({ recorder, pushAt, count, aheadMs, spacin
 }
 
 /**
- * Runs every cleanup step in order even when one fails, then throws the first failure, so a failed
- * stop still closes pools and drops schemas (and the process can exit by itself).
- * @param {(() => Promise<unknown> | unknown)[]} steps
- */
-/**
  * The measures every subject takes the same way. A subject extends this and
  * provides `startWorker(c)`, `pushOne(i, due?)` (due: a Date the task is due at),
- * `unfinished()` (what `drain` and `timeProcess` count), and optionally
- * `beforeLateness()` for what delayed tasks need besides a worker.
+ * `pushRange(start, end)` (tasks start..end-1 in one call), `unfinished()` (what
+ * `drain` and `timeProcess` count), and optionally `beforeLateness()` for what
+ * delayed tasks need besides a worker.
  */
 export class WorkerSubject {
+  recorder = new StartRecorder();
+
+  /** @param {import('./run.js').SubjectContext & { profile: any }} ctx */
+  constructor(ctx) {
+    this.ctx = ctx;
+  }
+
+  /** @param {number} n */
+  enqueueOne(n) {
+    return timeEnqueueOne(n, (i) => this.pushOne(i));
+  }
+
+  /** @param {number} n @param {number} batch */
+  enqueueBulk(n, batch) {
+    return timeEnqueueBulk(n, batch, (start, end) => this.pushRange(start, end));
+  }
+
+  /** Untimed: fills the queue before a processing run. @param {number} n @param {number} batch */
+  async prepush(n, batch) {
+    await this.enqueueBulk(n, batch);
+  }
+
   /** @param {number} n @param {number} c @param {{ capMs: number }} options */
   async process(n, c, { capMs }) {
     await this.ctx.settle();
@@ -269,6 +287,11 @@ export class WorkerSubject {
   async beforeLateness() {}
 }
 
+/**
+ * Runs every cleanup step in order even when one fails, then throws the first failure, so a failed
+ * stop still closes pools and drops schemas (and the process can exit by itself).
+ * @param {(() => Promise<unknown> | unknown)[]} steps
+ */
 export async function cleanUp(steps) {
   /** @type {unknown[]} */
   const failures = [];

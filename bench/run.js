@@ -81,7 +81,7 @@ const SETTLE_MS = 250;
  */
 /**
  * One measure: what it runs and which rows it fills.
- * @typedef {{ key: string, rows: Row[], only?: string[], requires?: ('worker' | 'scheduler')[],
+ * @typedef {{ key: string, rows: Row[], only?: string[],
  *   concurrency: number, run: (subject: any, scale: typeof FULL) => Promise<CaseResult> }} Case
  * @typedef {{ figures: Record<string, number>, flags?: Record<string, string>, notes?: string[] }} CaseResult
  */
@@ -121,7 +121,6 @@ function defineCases(scale) {
     ...scale.concurrencies.map((c) => ({
       key: `process${c}`,
       concurrency: c,
-      requires: /** @type {const} */ (['worker']),
       rows: [row(`process${c}`, `process ${n} pre-pushed no-op tasks, c = ${c}`)],
       run: async (/** @type {any} */ subject, /** @type {typeof FULL} */ s) => {
         await subject.prepush(s.process, s.bulkBatch);
@@ -132,7 +131,6 @@ function defineCases(scale) {
     {
       key: 'latency',
       concurrency: IDLE_CONCURRENCY,
-      requires: ['worker'],
       rows: [
         row('latencyP50', 'push→start latency, idle worker, p50', 'ms', false),
         row('latencyP95', 'push→start latency, p95', 'ms', false),
@@ -157,7 +155,6 @@ function defineCases(scale) {
     {
       key: 'lateness',
       concurrency: IDLE_CONCURRENCY,
-      requires: ['worker', 'scheduler'],
       rows: [
         row(
           'latenessP50',
@@ -186,7 +183,6 @@ function defineCases(scale) {
       key: 'history',
       only: ['pgtq'],
       concurrency: 10,
-      requires: ['worker'],
       // Paired in one run, empty history first: on a shared machine two runs minutes
       // apart differ by more than a large history costs.
       rows: [
@@ -325,13 +321,6 @@ async function main() {
             const id = `${module.name}/${profile.name}`;
             if (done.has(id)) continue;
             const record = { case: kase.key, subject: module.name, profile: profile.name, repeat };
-            const missing = (kase.requires ?? []).map((feature) => module.missing?.(feature)).find(Boolean);
-            if (missing) {
-              if (repeat === 1) log(`${id} · ${kase.key}: not available (${missing})`);
-              runs.push({ ...record, unavailable: missing });
-              done.add(id);
-              continue;
-            }
             const result = await runOne(module, profile, kase, scale, database.url, db);
             runs.push({ ...record, ...result });
             const shown = Object.entries(result.figures ?? {})
@@ -514,13 +503,11 @@ function summarise(rows, runs) {
     const bySubject = {};
     for (const run of runs) {
       const value = run.figures?.[key];
-      const unavailable = run.unavailable && isRowOfCase(key, run.case);
-      if (value === undefined && !unavailable) continue;
+      if (value === undefined) continue;
       const id = run.subject === 'pgbench' ? 'pgbench' : `${run.subject}/${run.profile}`;
-      bySubject[id] ??= { values: [], flags: [], unavailable: undefined };
-      if (value !== undefined) bySubject[id].values.push(value);
+      bySubject[id] ??= { values: [], flags: [] };
+      bySubject[id].values.push(value);
       if (run.flags?.[key]) bySubject[id].flags.push(run.flags[key]);
-      if (unavailable) bySubject[id].unavailable = run.unavailable;
     }
     for (const entry of Object.values(bySubject)) Object.assign(entry, summarize(entry.values));
     /** @type {Record<string, string>} */
@@ -539,11 +526,6 @@ function summarise(rows, runs) {
     summary[key] = { bySubject, best, ratio };
   }
   return summary;
-}
-
-/** @param {string} rowKey @param {string} caseKey */
-function isRowOfCase(rowKey, caseKey) {
-  return rowKey === caseKey || rowKey.startsWith(caseKey);
 }
 
 /**
@@ -568,11 +550,7 @@ function printTable(rows, summary, modules) {
     for (const name of SUBJECTS.filter((subject) => names.includes(subject))) {
       if (name === 'pgtq') cells.push(cell(bySubject['pgtq/default'], r.unit));
       else
-        cells.push(
-          best[name]
-            ? `${cell(bySubject[best[name]], r.unit)} [${best[name].split('/')[1]}]`
-            : blankFor(name, bySubject),
-        );
+        cells.push(best[name] ? `${cell(bySubject[best[name]], r.unit)} [${best[name].split('/')[1]}]` : '');
     }
     cells.push(r.key === 'history' ? historyRatio(summary) : ratio === undefined ? '' : fmtRatio(ratio));
     lines.push(cells);
@@ -608,12 +586,6 @@ function printTable(rows, summary, modules) {
 /** @param {any[]} modules @param {string} name @returns {string[]} */
 function profilesOf(modules, name) {
   return modules.find((module) => module.name === name)?.profiles.map((/** @type {any} */ p) => p.name) ?? [];
-}
-
-/** @param {string} name @param {Record<string, any>} bySubject */
-function blankFor(name, bySubject) {
-  const unavailable = Object.entries(bySubject).find(([id]) => id.startsWith(`${name}/`))?.[1]?.unavailable;
-  return unavailable ? 'n/a' : '';
 }
 
 /** @param {Record<string, any>} summary */
@@ -661,7 +633,7 @@ function columnTitle(name) {
  */
 function cell(entry, unit) {
   if (!entry) return '';
-  if (entry.n === 0) return entry.unavailable ? 'n/a' : '';
+  if (entry.n === 0) return '';
   const mark = entry.flags.length > 0 ? (entry.flags[0].startsWith('≥') ? '≥' : '*') : '';
   const value = `${mark === '≥' ? '≥' : ''}${fmtValue(entry.median, unit)}`;
   const range = entry.n > 1 ? ` (${fmtValue(entry.min, unit)}–${fmtValue(entry.max, unit)})` : '';

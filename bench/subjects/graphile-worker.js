@@ -3,15 +3,7 @@
  * "all finished" is an empty jobs table.
  */
 import { Logger, makeWorkerUtils, run } from 'graphile-worker';
-import {
-  cleanUp,
-  dropSchema,
-  quoteIdent,
-  StartRecorder,
-  timeEnqueueBulk,
-  timeEnqueueOne,
-  WorkerSubject,
-} from '../harness.js';
+import { cleanUp, dropSchema, quoteIdent, WorkerSubject } from '../harness.js';
 
 export const name = 'graphile-worker';
 const SCHEMA = 'pgtq_bench_graphile_worker';
@@ -48,17 +40,10 @@ export function create(ctx) {
 }
 
 class GraphileWorkerSubject extends WorkerSubject {
-  recorder = new StartRecorder();
   /** @type {import('graphile-worker').WorkerUtils | undefined} */
   #utils;
   /** @type {import('graphile-worker').Runner | undefined} */
   #runner;
-
-  /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
-  constructor(ctx) {
-    super();
-    this.ctx = ctx;
-  }
 
   /** The options given to run() for concurrency c, as printed in the results. */
   runOptions(c) {
@@ -92,26 +77,11 @@ class GraphileWorkerSubject extends WorkerSubject {
     return /** @type {import('graphile-worker').WorkerUtils} */ (this.#utils).addJob(TASK, { i }, { runAt });
   }
 
-  /** @param {number} n */
-  enqueueOne(n) {
-    return timeEnqueueOne(n, (i) => this.pushOne(i));
-  }
-
-  /** @param {number} n @param {number} batch */
-  enqueueBulk(n, batch) {
-    return timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
-  }
-
   /** @param {number} start @param {number} end */
-  #pushRange(start, end) {
+  pushRange(start, end) {
     const jobs = [];
     for (let i = start; i < end; i++) jobs.push({ identifier: TASK, payload: { i } });
     return /** @type {import('graphile-worker').WorkerUtils} */ (this.#utils).addJobs(jobs);
-  }
-
-  /** Untimed: fills the queue before a processing run. @param {number} n @param {number} batch */
-  async prepush(n, batch) {
-    await timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
   }
 
   /** @param {number} c */

@@ -3,15 +3,7 @@
  * until retention removes them, so "all finished" counts the jobs not yet completed.
  */
 import { PgBoss } from 'pg-boss';
-import {
-  cleanUp,
-  dropSchema,
-  quoteIdent,
-  StartRecorder,
-  timeEnqueueBulk,
-  timeEnqueueOne,
-  WorkerSubject,
-} from '../harness.js';
+import { cleanUp, dropSchema, quoteIdent, WorkerSubject } from '../harness.js';
 
 export const name = 'pg-boss';
 const SCHEMA = 'pgtq_bench_pg_boss';
@@ -54,16 +46,9 @@ export function create(ctx) {
 }
 
 class PgBossSubject extends WorkerSubject {
-  recorder = new StartRecorder();
   /** @type {PgBoss | undefined} */
   #boss;
   warnings = 0;
-
-  /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
-  constructor(ctx) {
-    super();
-    this.ctx = ctx;
-  }
 
   /** The constructor options for concurrency c, as printed in the results. */
   instanceOptions(c) {
@@ -108,26 +93,11 @@ class PgBossSubject extends WorkerSubject {
     return this.#started.send(QUEUE, { i }, startAfter ? { startAfter } : {});
   }
 
-  /** @param {number} n */
-  enqueueOne(n) {
-    return timeEnqueueOne(n, (i) => this.pushOne(i));
-  }
-
-  /** @param {number} n @param {number} batch */
-  enqueueBulk(n, batch) {
-    return timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
-  }
-
   /** @param {number} start @param {number} end */
-  #pushRange(start, end) {
+  pushRange(start, end) {
     const jobs = [];
     for (let i = start; i < end; i++) jobs.push({ data: { i } });
     return this.#started.insert(QUEUE, jobs);
-  }
-
-  /** Untimed: fills the queue before a processing run. @param {number} n @param {number} batch */
-  async prepush(n, batch) {
-    await timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
   }
 
   /** @param {number} c */

@@ -7,16 +7,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { renderSql } from '../../dist/db/statements.js';
 import { PgTq } from '../../dist/index.js';
-import {
-  cleanUp,
-  dropSchema,
-  now,
-  quoteIdent,
-  StartRecorder,
-  timeEnqueueBulk,
-  timeEnqueueOne,
-  WorkerSubject,
-} from '../harness.js';
+import { cleanUp, dropSchema, now, quoteIdent, WorkerSubject } from '../harness.js';
 
 export const name = 'pgtq';
 const SCHEMA = 'pgtq_bench';
@@ -43,29 +34,12 @@ export function create(ctx) {
 }
 
 class PgTqSubject extends WorkerSubject {
-  recorder = new StartRecorder();
   /** @type {PgTq | undefined} */
   #q;
   /** @type {any} */
   #handler;
   /** @type {{ start(): Promise<unknown>, stop(): Promise<unknown> }[]} */
   #services = [];
-
-  /** @param {import('../run.js').SubjectContext & { profile: Profile }} ctx */
-  constructor(ctx) {
-    super();
-    this.ctx = ctx;
-  }
-
-  /**
-   * Why a measure cannot run on this build, or undefined when it can. The worker and scheduler
-   * land after the push side; until then their measures are reported as not available.
-   * @param {'worker' | 'scheduler'} feature
-   */
-  static missing(feature) {
-    const method = /** @type {Record<string, unknown>} */ (PgTq.prototype)[feature];
-    return typeof method === 'function' ? undefined : `q.${feature}() not in this build`;
-  }
 
   /** @returns {PgTq} */
   get #queue() {
@@ -98,26 +72,11 @@ class PgTqSubject extends WorkerSubject {
     return due ? this.#handler.with({ runAt: due }).push(i) : this.#handler.push(i);
   }
 
-  /** @param {number} n */
-  enqueueOne(n) {
-    return timeEnqueueOne(n, (i) => this.#handler.push(i));
-  }
-
-  /** @param {number} n @param {number} batch */
-  enqueueBulk(n, batch) {
-    return timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
-  }
-
   /** @param {number} start @param {number} end */
-  #pushRange(start, end) {
+  pushRange(start, end) {
     const tasks = [];
     for (let i = start; i < end; i++) tasks.push({ name: TASK, args: [i] });
     return this.#queue.pushMany(tasks);
-  }
-
-  /** Untimed: fills the queue before a processing run. @param {number} n @param {number} batch */
-  async prepush(n, batch) {
-    await timeEnqueueBulk(n, batch, (start, end) => this.#pushRange(start, end));
   }
 
   /** @param {number} c */
@@ -218,5 +177,3 @@ class PgTqSubject extends WorkerSubject {
     ]);
   }
 }
-
-export const missing = PgTqSubject.missing;
