@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parse } from './config.js';
+import { inBatches } from './db/batches.js';
 import type { Queryable } from './db/queryable.js';
 import type { Statements, TaskRow } from './db/statements.js';
 import { ValidationError } from './errors.js';
@@ -79,7 +80,11 @@ export class Admin {
 
   async retryFailed(options: { name?: string } & ProgressOptions = {}): Promise<number> {
     const name = options.name ?? null;
-    return inBatches(options, () => this.#statements.retryFailed(this.#db, this.#queue, name, BATCH));
+    return inBatches(
+      BATCH,
+      () => this.#statements.retryFailed(this.#db, this.#queue, name, BATCH),
+      options.onProgress,
+    );
   }
 
   async cancel(ids: string | readonly string[], reason = 'cancelled'): Promise<CancelResult> {
@@ -108,22 +113,15 @@ export class Admin {
   }
 
   async flush(options: ProgressOptions = {}): Promise<number> {
-    return inBatches(options, () => this.#statements.flushQueue(this.#db, this.#queue, BATCH));
+    return inBatches(
+      BATCH,
+      () => this.#statements.flushQueue(this.#db, this.#queue, BATCH),
+      options.onProgress,
+    );
   }
 }
 
 function parseIds(ids: string | readonly string[]): string[] {
   if (typeof ids === 'string') return [parse(taskId, ids, 'task id', ValidationError)];
   return parse(taskIds, ids, 'task ids', ValidationError);
-}
-
-/** Repeats `batch` until it does less than a full batch; returns the total done. */
-async function inBatches(progress: ProgressOptions, batch: () => Promise<number>): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const done = await batch();
-    total += done;
-    if (done > 0) progress.onProgress?.(total);
-    if (done < BATCH) return total;
-  }
 }

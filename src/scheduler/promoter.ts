@@ -1,3 +1,4 @@
+import { inBatches } from '../db/batches.js';
 import type { Queryable } from '../db/queryable.js';
 import type { Statements } from '../db/statements.js';
 
@@ -14,13 +15,8 @@ export class Promoter {
   }
 
   /** Promotes every task due at `now`; returns how many. */
-  async runOnce(now: Date | null = null): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const promoted = await this.#statements.promoteDue(this.#db, BATCH, now);
-      total += promoted;
-      if (promoted < BATCH) return total;
-    }
+  runOnce(now: Date | null = null): Promise<number> {
+    return inBatches(BATCH, () => this.#statements.promoteDue(this.#db, BATCH, now));
   }
 
   /** Milliseconds until the next scheduled task is due, or null if none is. */

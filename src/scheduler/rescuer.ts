@@ -1,3 +1,4 @@
+import { inBatches } from '../db/batches.js';
 import type { Queryable } from '../db/queryable.js';
 import type { Statements } from '../db/statements.js';
 
@@ -15,11 +16,12 @@ export class Rescuer {
 
   async runOnce(now: Date | null = null): Promise<{ retried: number; failed: number }> {
     const total = { retried: 0, failed: 0 };
-    for (;;) {
+    await inBatches(BATCH, async () => {
       const { retried, failed } = await this.#statements.rescueExpired(this.#db, BATCH, now);
       total.retried += retried;
       total.failed += failed;
-      if (retried + failed < BATCH) return total;
-    }
+      return retried + failed;
+    });
+    return total;
   }
 }
