@@ -1,4 +1,4 @@
-import type { ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { isTaskId } from '../admin.js';
 import type { Logger } from '../logger.js';
 import { PgTq } from '../pgtq.js';
@@ -18,7 +18,7 @@ export interface Command {
   run(context: CommandContext): Promise<number | undefined>;
 }
 
-export const globalOptions = {
+const globalOptions = {
   'database-url': { type: 'string' },
   schema: { type: 'string' },
   queue: { type: 'string', short: 'q' },
@@ -36,12 +36,30 @@ export const GLOBAL_HELP = `Options for every command:
   -h, --help            this help`;
 
 /** Runs `parse` (a node:util parseArgs call), reporting what it rejects as bad usage, in one line. */
-export function parseUsage<T>(parse: () => T): T {
+function parseUsage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
     throw new UsageError((error as Error).message.split('\n', 1)[0] ?? 'bad usage');
   }
+}
+
+type ParsedCommand<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: typeof globalOptions & O; allowPositionals: boolean }>
+>;
+
+/**
+ * Parses a command's arguments: the options every command takes plus `options`.
+ * What parseArgs rejects is bad usage. Positional arguments only when asked for.
+ */
+export function parseCommand<const O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: O = {} as O,
+  { positionals = false } = {},
+): ParsedCommand<O> {
+  return parseUsage(() =>
+    parseArgs({ args: argv, options: { ...globalOptions, ...options }, allowPositionals: positionals }),
+  );
 }
 
 /** The value of option `--name` as a positive integer, or `fallback` when it is absent. */

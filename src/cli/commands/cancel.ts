@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { type Command, globalOptions, parseUsage, taskIds, withQueue } from '../common.js';
+import { type Command, parseCommand, taskIds, withQueue } from '../common.js';
 
 const USAGE = 'pgtq cancel <id>... [--reason <text>]';
 
@@ -11,13 +10,7 @@ A pending task is cancelled at once. A running task is asked to stop: its handle
 signal aborts, wherever its worker runs, and the worker stores it as cancelled.
 Exits 1 if a task was not pending or running.`,
   async run({ argv, out }) {
-    const { values, positionals } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: { ...globalOptions, ...{ reason: { type: 'string' } } },
-        allowPositionals: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(argv, { reason: { type: 'string' } }, { positionals: true });
     const ids = taskIds(positionals, USAGE);
     const result = await withQueue(values, (q) => q.cancel(ids, values.reason));
     const found = new Set([...result.cancelled, ...result.cancelRequested]);

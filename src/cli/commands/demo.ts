@@ -1,9 +1,8 @@
-import { parseArgs } from 'node:util';
 import { type FallbackDatabase, startFallbackDatabase } from '../../db/fallback-database.js';
 import { quoteIdent } from '../../db/queryable.js';
 import { PgTq } from '../../pgtq.js';
 import { Retry } from '../../worker/outcomes.js';
-import { type Command, globalOptions, parseUsage, table } from '../common.js';
+import { type Command, parseCommand, table } from '../common.js';
 
 const SCHEMA = 'pgtq_demo';
 const FOLLOWERS = 1000;
@@ -18,13 +17,7 @@ one in a rolled-back transaction (it never runs), a delayed task and a retried o
 runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
   --keep   keep the "${SCHEMA}" schema afterwards to explore it with psql`,
   async run({ argv, out, err }) {
-    const { values } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: { ...globalOptions, keep: { type: 'boolean' } },
-        allowPositionals: false,
-      }),
-    );
+    const { values } = parseCommand(argv, { keep: { type: 'boolean' } });
     const say = (line: string) => out.write(`${line}\n`);
     let embedded: FallbackDatabase | undefined;
     let url = values['database-url'] ?? process.env.DATABASE_URL;

@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { type Command, globalOptions, parseUsage, progress, UsageError, withQueue } from '../common.js';
+import { type Command, parseCommand, progress, UsageError, withQueue } from '../common.js';
 
 export const flushCommand: Command = {
   summary: "delete a queue's pending tasks (running tasks and history stay)",
@@ -7,13 +6,7 @@ export const flushCommand: Command = {
 
 Deletes every scheduled and ready task of the queue, in batches. --yes is required.`,
   async run({ argv, out, err }) {
-    const { values } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: { ...globalOptions, ...{ yes: { type: 'boolean', short: 'y' } } },
-        allowPositionals: false,
-      }),
-    );
+    const { values } = parseCommand(argv, { yes: { type: 'boolean', short: 'y' } });
     if (!values.queue) throw new UsageError('name the queue to flush: --queue <name>');
     if (!values.yes) {
       throw new UsageError(`flush deletes every pending task of queue "${values.queue}"; add --yes to do it`);

@@ -1,13 +1,10 @@
-import { parseArgs } from 'node:util';
-import { type Command, globalOptions, lineLogger, openQueue, parseUsage } from '../common.js';
+import { type Command, lineLogger, openQueue, parseCommand } from '../common.js';
 
 export const migrateCommand: Command = {
   summary: "create or update pgtq's schema (idempotent)",
   usage: 'pgtq migrate [--schema <name>] [--database-url <url>]',
   async run({ argv, out, err }) {
-    const { values } = parseUsage(() =>
-      parseArgs({ args: argv, options: { ...globalOptions, ...{} }, allowPositionals: true }),
-    );
+    const { values } = parseCommand(argv, {}, { positionals: true });
     const q = openQueue(values, lineLogger(err, values.verbose ?? false));
     try {
       if (!values.json && err.isTTY) err.write(`migrating schema ${q.schema}…\n`);

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { parse } from '../../config.js';
 import { pushOptions } from '../../handler/options.js';
-import { type Command, globalOptions, openQueue, parseUsage, UsageError } from '../common.js';
+import { type Command, openQueue, parseCommand, UsageError } from '../common.js';
 
 export const pushCommand: Command = {
   summary: 'push a task by name with JSON arguments (for scripts and cron)',
@@ -10,20 +9,15 @@ export const pushCommand: Command = {
   <json-args>  a JSON array of the handler's arguments (default [])
 Prints the task id (or, with --json, { id, queue, name, inserted }).`,
   async run({ argv, out }) {
-    const { values, positionals } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: {
-          ...globalOptions,
-          ...{
-            'delay-ms': { type: 'string' },
-            priority: { type: 'string' },
-            key: { type: 'string' },
-            'max-attempts': { type: 'string' },
-          },
-        },
-        allowPositionals: true,
-      }),
+    const { values, positionals } = parseCommand(
+      argv,
+      {
+        'delay-ms': { type: 'string' },
+        priority: { type: 'string' },
+        key: { type: 'string' },
+        'max-attempts': { type: 'string' },
+      },
+      { positionals: true },
     );
     const [name, json = '[]', ...extra] = positionals;
     if (!name || extra.length > 0) throw new UsageError('expected: pgtq push <task-name> [<json-args>]');

@@ -1,13 +1,4 @@
-import { parseArgs } from 'node:util';
-import {
-  type Command,
-  globalOptions,
-  parseUsage,
-  progress,
-  taskIds,
-  UsageError,
-  withQueue,
-} from '../common.js';
+import { type Command, parseCommand, progress, taskIds, UsageError, withQueue } from '../common.js';
 
 const USAGE = 'pgtq retry <id>... | pgtq retry --failed [--name <task>] [--queue <name>]';
 
@@ -19,15 +10,10 @@ export const retryCommand: Command = {
   --failed  every failed task of the queue (of one task name with --name)
 Prints the ids retried (or, with --failed, how many).`,
   async run({ argv, out, err }) {
-    const { values, positionals } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: {
-          ...globalOptions,
-          ...{ failed: { type: 'boolean' }, name: { type: 'string', short: 'n' } },
-        },
-        allowPositionals: true,
-      }),
+    const { values, positionals } = parseCommand(
+      argv,
+      { failed: { type: 'boolean' }, name: { type: 'string', short: 'n' } },
+      { positionals: true },
     );
     if (values.failed) {
       if (positionals.length > 0) throw new UsageError(`give ids or --failed, not both: ${USAGE}`);

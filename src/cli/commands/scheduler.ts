@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { type Command, globalOptions, lineLogger, openQueue, parseUsage, untilSignal } from '../common.js';
+import { type Command, lineLogger, openQueue, parseCommand, untilSignal } from '../common.js';
 
 export const schedulerCommand: Command = {
   summary: 'promote due tasks, fire cron schedules, rescue lost tasks, keep history',
@@ -7,9 +6,7 @@ export const schedulerCommand: Command = {
 
 Serves every queue of the schema. Running more than one is harmless. Stops on SIGTERM or SIGINT.`,
   async run({ argv, err }) {
-    const { values } = parseUsage(() =>
-      parseArgs({ args: argv, options: { ...globalOptions, ...{} }, allowPositionals: true }),
-    );
+    const { values } = parseCommand(argv, {}, { positionals: true });
     const log = lineLogger(err, values.verbose ?? false);
     const stop = untilSignal();
     const q = openQueue(values, log);

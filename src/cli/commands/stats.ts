@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { quoteIdent } from '../../db/queryable.js';
-import { type Command, globalOptions, openQueue, parseUsage, positiveInt, table } from '../common.js';
+import { type Command, openQueue, parseCommand, positiveInt, table } from '../common.js';
 
 export const statsCommand: Command = {
   summary: 'queues × states: counts and the age of the oldest waiting task',
@@ -8,19 +7,10 @@ export const statsCommand: Command = {
 
 Every queue of the schema, or only --queue.`,
   async run({ argv, out }) {
-    const { values } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: {
-          ...globalOptions,
-          ...{
-            watch: { type: 'boolean', short: 'w' },
-            'interval-ms': { type: 'string' },
-          },
-        },
-        allowPositionals: false,
-      }),
-    );
+    const { values } = parseCommand(argv, {
+      watch: { type: 'boolean', short: 'w' },
+      'interval-ms': { type: 'string' },
+    });
     const interval = positiveInt('interval-ms', values['interval-ms'], 1000);
     const q = openQueue(values);
     const read = async () =>

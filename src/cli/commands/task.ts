@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { type Command, globalOptions, parseUsage, taskIds, UsageError, withQueue } from '../common.js';
+import { type Command, parseCommand, taskIds, UsageError, withQueue } from '../common.js';
 
 const USAGE = 'pgtq task <id> [--json]';
 
@@ -9,9 +8,7 @@ export const taskCommand: Command = {
 
 Exits 1 when there is no task with that id.`,
   async run({ argv, out }) {
-    const { values, positionals } = parseUsage(() =>
-      parseArgs({ args: argv, options: { ...globalOptions, ...{} }, allowPositionals: true }),
-    );
+    const { values, positionals } = parseCommand(argv, {}, { positionals: true });
     if (positionals.length > 1) throw new UsageError(`one id at a time: ${USAGE}`);
     const [id] = taskIds(positionals, USAGE);
     const task = await withQueue(values, (q) => q.getTask(id as string));

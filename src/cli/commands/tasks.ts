@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { isTaskId } from '../../admin.js';
 import type { TaskRow } from '../../db/statements.js';
 import { TASK_STATES, type TaskState } from '../../states.js';
-import { type Command, globalOptions, parseUsage, table, UsageError, withQueue } from '../common.js';
+import { type Command, parseCommand, table, UsageError, withQueue } from '../common.js';
 
 export const tasksCommand: Command = {
   summary: "list a queue's tasks, pending or finished, newest first",
@@ -12,22 +11,13 @@ export const tasksCommand: Command = {
   --limit   at most this many (default 50)
   --before  only tasks with a smaller id: pass the last id shown to page on`,
   async run({ argv, out }) {
-    const { values } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: {
-          ...globalOptions,
-          ...{
-            state: { type: 'string', short: 's' },
-            name: { type: 'string', short: 'n' },
-            key: { type: 'string' },
-            limit: { type: 'string', short: 'l' },
-            before: { type: 'string' },
-          },
-        },
-        allowPositionals: false,
-      }),
-    );
+    const { values } = parseCommand(argv, {
+      state: { type: 'string', short: 's' },
+      name: { type: 'string', short: 'n' },
+      key: { type: 'string' },
+      limit: { type: 'string', short: 'l' },
+      before: { type: 'string' },
+    });
     const state = values.state?.split(',').map((s) => s.trim());
     for (const s of state ?? []) {
       if (!(TASK_STATES as readonly string[]).includes(s)) {

@@ -1,16 +1,7 @@
-import { parseArgs } from 'node:util';
 import type { PgTq } from '../../pgtq.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { Worker } from '../../worker/worker.js';
-import {
-  type Command,
-  globalOptions,
-  lineLogger,
-  parseUsage,
-  positiveInt,
-  UsageError,
-  untilSignal,
-} from '../common.js';
+import { type Command, lineLogger, parseCommand, positiveInt, UsageError, untilSignal } from '../common.js';
 import { loadHandlers } from '../load-handlers.js';
 
 export const workerCommand: Command = {
@@ -25,20 +16,15 @@ SIGINT it stops claiming, lets running tasks finish, and exits 0.
   --grace-ms <ms>      how long running tasks may finish on shutdown (default 10000)
   --with-scheduler     also run a scheduler in this process (simple deployments)`,
   async run({ argv, err }) {
-    const { values, positionals } = parseUsage(() =>
-      parseArgs({
-        args: argv,
-        options: {
-          ...globalOptions,
-          ...{
-            concurrency: { type: 'string', short: 'c' },
-            'lease-ms': { type: 'string' },
-            'grace-ms': { type: 'string' },
-            'with-scheduler': { type: 'boolean' },
-          },
-        },
-        allowPositionals: true,
-      }),
+    const { values, positionals } = parseCommand(
+      argv,
+      {
+        concurrency: { type: 'string', short: 'c' },
+        'lease-ms': { type: 'string' },
+        'grace-ms': { type: 'string' },
+        'with-scheduler': { type: 'boolean' },
+      },
+      { positionals: true },
     );
     const concurrency = positiveInt('concurrency', values.concurrency, 10);
     const leaseMs = positiveInt('lease-ms', values['lease-ms'], 20_000);

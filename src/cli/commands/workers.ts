@@ -1,14 +1,11 @@
-import { parseArgs } from 'node:util';
 import { quoteIdent } from '../../db/queryable.js';
-import { type Command, globalOptions, parseUsage, table, withQueue } from '../common.js';
+import { type Command, parseCommand, table, withQueue } from '../common.js';
 
 export const workersCommand: Command = {
   summary: 'the workers and schedulers alive now, from their heartbeats',
   usage: 'pgtq workers [--json]',
   async run({ argv, out }) {
-    const { values } = parseUsage(() =>
-      parseArgs({ args: argv, options: { ...globalOptions, ...{} }, allowPositionals: false }),
-    );
+    const { values } = parseCommand(argv);
     const rows = await withQueue(
       values,
       async (q) =>
