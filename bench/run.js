@@ -15,6 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { redactUrl } from '../dist/config.js';
 import { now, sleep } from './harness.js';
 import { latencyFigures, rate, summarize } from './stats.js';
 
@@ -401,7 +402,7 @@ async function main() {
       cpus: availableParallelism(),
       postgres: server,
       pgbench: pgbenchVersion ?? null,
-      database: { source: database.source, url: redact(database.url) },
+      database: { source: database.source, url: redactUrl(database.url) },
       scale,
       subjects: Object.fromEntries(
         modules.map((module) => [
@@ -666,7 +667,7 @@ function renderTable(columns, lines) {
 function printHeader({ database, server, scale, modules, pgbenchVersion, quick, selected }) {
   console.log(`pgtq bench${quick ? ' --quick' : ''}: ${selected.join(', ')}`);
   console.log(
-    `PostgreSQL ${server} (${database.source}: ${redact(database.url)}), Node ${process.version}, ` +
+    `PostgreSQL ${server} (${database.source}: ${redactUrl(database.url)}), Node ${process.version}, ` +
       `${availableParallelism()} CPUs${selected.includes('pgbench') ? `, ${pgbenchVersion ?? 'no pgbench'}` : ''}`,
   );
   console.log(
@@ -715,17 +716,6 @@ function fmtValue(value, unit) {
 /** @param {Case[]} cases @param {string} key */
 function unitOf(cases, key) {
   return cases.flatMap((kase) => kase.rows).find((r) => r.key === key)?.unit ?? '';
-}
-
-/** @param {string} url */
-function redact(url) {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable URL>';
-  }
 }
 
 /** @param {unknown} error */

@@ -113,3 +113,14 @@ function describeIssues(error: z.ZodError, schema: z.ZodType): string {
     })
     .join('; ');
 }
+
+/** A connection URL fit to print: its password masked. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<unparseable URL>';
+  }
+}

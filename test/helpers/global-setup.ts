@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { redactUrl } from '../../src/config.js';
 import { type FallbackDatabase, startFallbackDatabase } from '../../src/db/fallback-database.js';
 
 declare module 'vitest' {
@@ -22,13 +23,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // An explicit URL that does not answer is a setup mistake: fail loudly instead of testing something else.
     await checkReachable(url).catch((error: unknown) => {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`${fromEnv} is set but ${redact(url)} does not answer: ${reason}`);
+      throw new Error(`${fromEnv} is set but ${redactUrl(url)} does not answer: ${reason}`);
     });
-    console.error(`[pgtq tests] database: ${fromEnv} (${redact(url)})`);
+    console.error(`[pgtq tests] database: ${fromEnv} (${redactUrl(url)})`);
   } else {
     fallback = await startFallbackDatabase();
     url = fallback.url;
-    console.error(`[pgtq tests] database: ${fallback.kind} fallback (${redact(url)})`);
+    console.error(`[pgtq tests] database: ${fallback.kind} fallback (${redactUrl(url)})`);
   }
   project.provide('databaseUrl', url);
 
@@ -47,15 +48,5 @@ async function checkReachable(url: string): Promise<void> {
     await client.query('SELECT 1');
   } finally {
     await client.end().catch(() => {});
-  }
-}
-
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable URL>';
   }
 }
