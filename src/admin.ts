@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parse } from './config.js';
 import { inBatches } from './db/batches.js';
 import type { Queryable } from './db/queryable.js';
-import type { Statements, TaskRow } from './db/statements.js';
+import type { ProcessRow, QueueSummaryRow, Statements, TaskRow } from './db/statements.js';
 import { ValidationError } from './errors.js';
 import { TASK_STATES } from './states.js';
 
@@ -72,6 +72,16 @@ export class Admin {
       limit: f.limit,
       beforeId: f.beforeId ?? null,
     });
+  }
+
+  /** Counts by state and the oldest task's age: of this queue, or of every queue in the schema. */
+  summary(options: { allQueues?: boolean } = {}): Promise<QueueSummaryRow[]> {
+    return this.#statements.listQueueSummary(this.#db, options.allQueues ? null : this.#queue);
+  }
+
+  /** The workers and schedulers alive now, of every queue in the schema. */
+  processes(): Promise<ProcessRow[]> {
+    return this.#statements.listProcesses(this.#db);
   }
 
   async retry(ids: string | readonly string[]): Promise<string[]> {

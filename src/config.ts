@@ -55,7 +55,12 @@ export interface ResolvedConnection {
   readonly clientConfig: pg.ClientConfig;
   readonly schema: string;
   readonly logger: Logger;
+  /** Whether the caller chose the logger. */
+  readonly loggerGiven: boolean;
 }
+
+/** Settings that say where the server is; with none of them, $DATABASE_URL does. */
+const SERVER_SETTINGS = ['connectionString', 'host', 'port', 'user', 'password', 'database'] as const;
 
 export function resolveConnection(connection: Connection | undefined): ResolvedConnection {
   const options = parse(
@@ -64,11 +69,16 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     'connection',
   );
   const { pool, schema = defaultSchema(), logger = silentLogger, max, ...clientConfig } = options;
+  const loggerGiven = options.logger !== undefined;
   if (pool) {
     if (Object.keys(clientConfig).length > 0 || max !== undefined) {
       throw new ConfigError('connection: give either { pool } or connection settings, not both');
     }
-    return Object.freeze({ pool, ownsPool: false, clientConfig: pool.options, schema, logger });
+    return Object.freeze({ pool, ownsPool: false, clientConfig: pool.options, schema, logger, loggerGiven });
+  }
+  // Like psql: $DATABASE_URL when set, else pg reads PGHOST, PGPORT, PGUSER, PGDATABASE…
+  if (SERVER_SETTINGS.every((key) => clientConfig[key] === undefined) && process.env.DATABASE_URL) {
+    clientConfig.connectionString = process.env.DATABASE_URL;
   }
   return Object.freeze({
     pool: new pg.Pool({ ...clientConfig, max: max ?? 10 }),
@@ -76,6 +86,7 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     clientConfig,
     schema,
     logger,
+    loggerGiven,
   });
 }
 

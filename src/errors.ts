@@ -90,6 +90,30 @@ export class TimeoutError extends PgTqError {
   }
 }
 
+/** The schema is missing, or older than this version of pgtq: run the migrations. */
+export class NotMigratedError extends PgTqError {
+  readonly schema: string;
+  constructor(schema: string, options?: ErrorOptions) {
+    super(
+      'ERR_PGTQ_NOT_MIGRATED',
+      `schema "${schema}" is not migrated (or is older than this version of pgtq): run "pgtq migrate" or q.migrate() first`,
+      options,
+    );
+    this.schema = schema;
+  }
+}
+
+/** invalid_schema_name, undefined_table, undefined_function, undefined_column: what an unmigrated schema answers. */
+const NOT_MIGRATED = new Set(['3F000', '42P01', '42883', '42703']);
+
+/** `error` as a NotMigratedError when PostgreSQL's answer says the schema is not migrated, else itself. */
+export function notMigrated(error: unknown, schema: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NOT_MIGRATED.has(code)
+    ? new NotMigratedError(schema, { cause: error })
+    : error;
+}
+
 /** The closest of `known` to `name` when it is close enough to be a likely typo. */
 export function suggest(name: string, known: Iterable<string>): string | undefined {
   let best: string | undefined;

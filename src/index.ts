@@ -1,12 +1,13 @@
-export type { CancelResult, ProgressOptions, TaskFilter } from './admin.js';
+export { type CancelResult, isTaskId, type ProgressOptions, type TaskFilter } from './admin.js';
 export type { Connection, ConnectionOptions } from './config.js';
 export type { Queryable } from './db/queryable.js';
-export type { TaskRow } from './db/statements.js';
+export type { ProcessRow, QueueSummaryRow, TaskRow } from './db/statements.js';
 export {
   ConfigError,
   DuplicateHandlerError,
   LeaseLostError,
   NotJsonError,
+  NotMigratedError,
   PgTqError,
   TaskFailedError,
   TaskNotFoundError,

@@ -5,15 +5,9 @@ import { Admin, type CancelResult, type ProgressOptions, type TaskFilter } from 
 import { type Connection, parse, queueName, resolveConnection } from './config.js';
 import { Listener } from './db/listener.js';
 import { migrate } from './db/migrate.js';
-import { Statements, type TaskRow } from './db/statements.js';
-import {
-  ConfigError,
-  DuplicateHandlerError,
-  TaskFailedError,
-  TaskNotFoundError,
-  TimeoutError,
-} from './errors.js';
-import { createHandler, type Handler, type HandlerFunction } from './handler/handler.js';
+import { type ProcessRow, type QueueSummaryRow, Statements, type TaskRow } from './db/statements.js';
+import { ConfigError, DuplicateHandlerError, TaskNotFoundError } from './errors.js';
+import { type AnyHandler, createHandler, type Handler, type HandlerFunction } from './handler/handler.js';
 import {
   backoffOptions,
   type HandlerOptionsInput,
@@ -22,6 +16,7 @@ import {
 } from './handler/options.js';
 import { type PushItem, pushTasks } from './handler/push.js';
 import type { Logger } from './logger.js';
+import type { Runtime } from './runtime.js';
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
 import {
   defineSchedule,
@@ -31,19 +26,17 @@ import {
   type ScheduleInfo,
   type ScheduleOptions,
 } from './scheduler/schedules.js';
-import { isFinished } from './states.js';
 import type { ResultOptions, TaskRef } from './task-ref.js';
+import { waitForResult } from './task-result.js';
 import { ClaimedTask } from './worker/claimed-task.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
 
 /** Options of a handler with an argument schema: the function's arguments are inferred from it. */
 type WithArgs<S extends z.ZodType<unknown[], unknown[]>> = Omit<HandlerOptionsInput, 'args'> & { args: S };
-type AnyHandler = Handler<never[], unknown, unknown[]>;
 /** One task of `pushMany`: a task name, its arguments, and its own push options. */
 export type TaskToPush = { name: string; args: readonly unknown[] } & Omit<PushOptions, 'client'>;
 
 const DEFAULT_LEASE_MS = 20_000;
-const RESULT_POLL_MS = 5_000;
 
 /**
  * A named queue in a PostgreSQL database: register handlers on it, push tasks to
@@ -53,35 +46,71 @@ export class PgTq {
   readonly name: string;
   readonly schema: string;
   readonly pool: pg.Pool;
-  readonly logger: Logger;
   /** @internal the typed wrappers of sql/ for this schema */
   readonly statements: Statements;
   readonly #handlers = new Map<string, AnyHandler>();
   readonly #ownsPool: boolean;
   readonly #clientConfig: pg.ClientConfig;
+  #logger: Logger;
+  #loggerGiven: boolean;
   #listener: Listener | undefined;
   #closed = false;
   readonly #services = new Set<Worker | Scheduler>();
   readonly #admin: Admin;
+  readonly #runtime: Runtime;
 
   /**
    * @param name the queue's name; tasks pushed here are run by workers of this queue
    * @param connection a connection string, pg connection options, or `{ pool }`, plus
-   *   `schema` (default 'pgtq') and `logger`. @default the PG* environment variables
+   *   `schema` (default $PGTQ_SCHEMA, else 'pgtq') and `logger`.
+   *   @default $DATABASE_URL, else the PG* environment variables
    */
   constructor(name: string, connection?: Connection) {
     this.name = parse(queueName, name, 'queue name');
     const resolved = resolveConnection(connection);
     this.schema = resolved.schema;
     this.pool = resolved.pool;
-    this.logger = resolved.logger;
+    this.#logger = resolved.logger;
+    this.#loggerGiven = resolved.loggerGiven;
     this.#ownsPool = resolved.ownsPool;
     this.#clientConfig = resolved.clientConfig;
     this.statements = new Statements(this.schema);
     this.#admin = new Admin(this.statements, this.pool, this.name);
-    // An idle pooled connection that dies must not crash the process.
-    if (this.#ownsPool)
-      this.pool.on('error', (error) => this.logger.warn('idle connection lost', { error: error.message }));
+    const queue = this;
+    this.#runtime = {
+      queue: this.name,
+      schema: this.schema,
+      pool: this.pool,
+      statements: this.statements,
+      handlers: this.#handlers,
+      get logger() {
+        return queue.#logger;
+      },
+      listener: () => this.#openListener(),
+    };
+    if (this.#ownsPool) {
+      // A connection that dies (a restart, a failover, pg_terminate_backend) must never
+      // end the process: pg emits 'error' on its client, idle in the pool or checked
+      // out, and an 'error' nobody listens to is thrown. The query under way fails instead.
+      this.pool.on('error', (error) => this.#logger.warn('idle connection lost', { error: error.message }));
+      this.pool.on('connect', (client) => client.on('error', () => {}));
+    }
+  }
+
+  /** Where pgtq reports what it does (the `logger` option); a no-op by default. */
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  /**
+   * Uses `logger` if this queue was created without one, and returns whether it
+   * did: the pgtq command gives the queues it runs its own logger this way, so
+   * that workers' and handlers' logs reach its output.
+   */
+  adoptLogger(logger: Logger): boolean {
+    if (this.#loggerGiven) return false;
+    this.#logger = logger;
+    return true;
   }
 
   /** Creates or updates pgtq's schema. Idempotent; safe when several processes start at once. */
@@ -162,12 +191,12 @@ export class PgTq {
 
   /** A worker running this queue's tasks; call `start()`. */
   worker(options: WorkerOptions = {}): Worker {
-    return this.#track(new Worker(this, options));
+    return this.#track(new Worker(this.#runtime, options));
   }
 
   /** A scheduler for this queue's schema (it serves every queue in it); call `start()`. */
   scheduler(options: SchedulerOptions = {}): Scheduler {
-    return this.#track(new Scheduler(this, options));
+    return this.#track(new Scheduler(this.#runtime, options));
   }
 
   #track<T extends Worker | Scheduler>(service: T): T {
@@ -213,6 +242,16 @@ export class PgTq {
     return this.#admin.listTasks(filter);
   }
 
+  /** Counts by state and the age of the oldest task: of this queue, or with `allQueues` of every queue in the schema. */
+  summary(options: { allQueues?: boolean } = {}): Promise<QueueSummaryRow[]> {
+    return this.#admin.summary(options);
+  }
+
+  /** The workers and schedulers alive now (every queue of the schema), from their heartbeats. */
+  processes(): Promise<ProcessRow[]> {
+    return this.#admin.processes();
+  }
+
   /** Makes failed or cancelled tasks ready again with fresh attempts; returns the ids retried. */
   retry(ids: string | readonly string[]): Promise<string[]> {
     return this.#admin.retry(ids);
@@ -255,45 +294,14 @@ export class PgTq {
    * Resolves with the result of task `id` once it succeeds (from any process),
    * woken by NOTIFY; rejects with TaskFailedError if it fails or is cancelled.
    */
-  async result<R = unknown>(id: string, options: ResultOptions = {}): Promise<R> {
-    const listener = this.listener();
-    let wake: () => void = () => {};
-    const unsubscribe = await listener.on('task_finished', (queue) => queue === this.name && wake());
-    const stopReconnect = listener.onReconnect(() => wake());
-    const deadline =
-      options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
-    try {
-      for (;;) {
-        options.signal?.throwIfAborted();
-        const task = await this.getTask(id);
-        if (isFinished(task.state)) {
-          if (task.state === 'succeeded') return task.result as R;
-          throw new TaskFailedError(id, task.state === 'failed' ? 'failed' : 'cancelled', task.error);
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new TimeoutError(`Task ${id} did not finish within ${options.timeoutMs} ms`);
-        // NOTIFY is a hint; the slow poll covers one lost while reconnecting.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, Math.min(left, RESULT_POLL_MS));
-          options.signal?.addEventListener('abort', done, { once: true });
-          function done() {
-            clearTimeout(timer);
-            options.signal?.removeEventListener('abort', done);
-            resolve();
-          }
-          wake = done;
-        });
-      }
-    } finally {
-      unsubscribe();
-      stopReconnect();
-    }
+  result<R = unknown>(id: string, options: ResultOptions = {}): Promise<R> {
+    return waitForResult<R>(this.#runtime, id, options);
   }
 
-  /** @internal the LISTEN connection shared by this instance's workers and waiters */
-  listener(): Listener {
+  /** The LISTEN connection shared by this instance's workers and waiters. */
+  #openListener(): Listener {
     if (this.#closed) throw new ConfigError(`queue "${this.name}" is closed`);
-    this.#listener ??= new Listener(this.#clientConfig, this.schema, this.logger);
+    this.#listener ??= new Listener(this.#clientConfig, this.schema, this.#runtime.logger);
     return this.#listener;
   }
 
@@ -325,10 +333,13 @@ export class PgTq {
   }
 
   #handlerHost() {
+    const runtime = this.#runtime;
     return {
       name: this.name,
       pool: this.pool,
-      logger: this.logger,
+      get logger() {
+        return runtime.logger;
+      },
       pushTasks: (items: readonly PushItem[], options: PushOptions) =>
         pushTasks(this.#pushTarget(), items, options),
     };

@@ -1,64 +1,72 @@
 import { hostname } from 'node:os';
 import type { Queryable } from './db/queryable.js';
 import type { ProcessInput, Statements } from './db/statements.js';
+import { notMigrated } from './errors.js';
+import { PeriodicService } from './service.js';
 
 /** A heartbeat holds this many intervals, so one late or lost beat does not count a process dead. */
 const BEATS_HELD = 3;
 
+export interface PresenceOptions {
+  statements: Statements;
+  db: Queryable;
+  process: Omit<ProcessInput, 'hostname' | 'pid'>;
+  intervalMs: number;
+  /** Runs after each beat (a worker looks for overdue tasks with no scheduler alive). */
+  afterBeat?: () => Promise<void>;
+  /** A failed beat; the next one tries again (the database may come back). */
+  onError: (error: unknown, failures: number) => void;
+}
+
 /**
  * Keeps a worker's or scheduler's row in the `processes` table fresh while it
  * runs, so the `live_processes` view shows it and workers can tell whether any
- * scheduler is alive. A clean stop removes the row; a dead process's row
- * expires after three missed beats.
+ * scheduler is alive. The first beat is part of start(), so a process that
+ * cannot reach its schema fails at once. A clean stop waits for the beat under
+ * way and then removes the row; a dead process's row expires after three
+ * missed beats.
  */
-export class Presence {
-  readonly #statements: Statements;
-  readonly #db: Queryable;
+export class Presence extends PeriodicService {
+  readonly #options: PresenceOptions;
   readonly #process: ProcessInput;
-  readonly #intervalMs: number;
-  readonly #afterBeat: () => Promise<void>;
-  readonly #onError: (error: unknown) => void;
-  #timer: NodeJS.Timeout | undefined;
+  #beaten = false;
 
-  constructor(options: {
-    statements: Statements;
-    db: Queryable;
-    process: Omit<ProcessInput, 'hostname' | 'pid'>;
-    intervalMs: number;
-    /** Runs after each beat (a worker looks for overdue tasks with no scheduler alive). */
-    afterBeat?: () => Promise<void>;
-    onError: (error: unknown) => void;
-  }) {
-    this.#statements = options.statements;
-    this.#db = options.db;
+  constructor(options: PresenceOptions) {
+    super({
+      name: `presence of ${options.process.id}`,
+      intervalMs: () => options.intervalMs,
+      onError: options.onError,
+      runAtStart: false,
+    });
+    this.#options = options;
     this.#process = { ...options.process, hostname: hostname(), pid: process.pid };
-    this.#intervalMs = options.intervalMs;
-    this.#afterBeat = options.afterBeat ?? (async () => {});
-    this.#onError = options.onError;
   }
 
-  /** Beats once, then every interval. Errors are reported, never thrown: the database may come back. */
-  async start(): Promise<void> {
-    await this.#beat();
-    this.#timer = setInterval(() => void this.#beat(), this.#intervalMs);
-    this.#timer.unref();
+  /** Records one beat; throws what the database says. */
+  async runOnce(): Promise<void> {
+    const { statements, db, intervalMs } = this.#options;
+    await statements.beatProcess(db, this.#process, intervalMs * BEATS_HELD);
+    this.#beaten = true;
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.#timer);
+  /** The first beat is the process's first query: an unmigrated schema is said plainly here. */
+  protected override async beforeStart(): Promise<void> {
+    await this.runOnce().catch((error: unknown) => {
+      throw notMigrated(error, this.#options.statements.schema);
+    });
+  }
+
+  protected override async pass(): Promise<void> {
+    await this.runOnce();
+    await this.#options.afterBeat?.();
+  }
+
+  protected override async afterStop(): Promise<void> {
+    if (!this.#beaten) return;
     try {
-      await this.#statements.removeProcess(this.#db, this.#process.id);
+      await this.#options.statements.removeProcess(this.#options.db, this.#process.id);
     } catch (error) {
-      this.#onError(error); // the row expires on its own
-    }
-  }
-
-  async #beat(): Promise<void> {
-    try {
-      await this.#statements.beatProcess(this.#db, this.#process, this.#intervalMs * BEATS_HELD);
-      await this.#afterBeat();
-    } catch (error) {
-      this.#onError(error);
+      this.#options.onError(error, 1); // the row expires on its own
     }
   }
 }

@@ -4,7 +4,7 @@ import type { WorkerOptions } from './worker/worker.js';
 
 /**
  * The worker main loop: runs `queue`'s tasks until `signal` aborts, then drains
- * (see Worker.stop) and returns.
+ * (see Worker.stop) and returns. Rejects if the worker cannot start.
  */
 export async function runWorker(
   queue: PgTq,
@@ -14,7 +14,7 @@ export async function runWorker(
   await runUntilAborted(queue.worker(workerOptions), signal);
 }
 
-/** The scheduler main loop: runs until `signal` aborts, then returns. */
+/** The scheduler main loop: runs until `signal` aborts, then returns. Rejects if it cannot start. */
 export async function runScheduler(
   queue: PgTq,
   options: SchedulerOptions & { signal: AbortSignal },
@@ -26,9 +26,18 @@ export async function runScheduler(
 async function runUntilAborted(
   service: { start(): Promise<void>; stop(): Promise<void> },
   signal: AbortSignal,
-) {
-  if (signal.aborted) return;
-  await service.start();
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-  await service.stop();
+): Promise<void> {
+  // Listen before starting: an abort during start() must stop the service too.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => resolve(service.stop());
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+  try {
+    await service.start();
+  } catch (error) {
+    await service.stop();
+    throw error;
+  }
+  await stopped;
 }

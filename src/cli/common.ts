@@ -1,7 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { isTaskId } from '../admin.js';
-import type { Logger } from '../logger.js';
-import { PgTq } from '../pgtq.js';
+import { isTaskId, type Logger, PgTq } from '../index.js';
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {}
@@ -99,6 +97,19 @@ export async function withQueue<T>(
   }
 }
 
+/**
+ * Closes `queues`, waiting at most `ms`: a connection still trying to reach an
+ * unreachable host cannot be closed sooner, and the process exit ends it anyway.
+ */
+export async function closeQueues(queues: readonly PgTq[], ms = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([Promise.all(queues.map((q) => q.close())), timeout]);
+  clearTimeout(timer);
+}
+
 /** Task ids from positional arguments: at least one, each a positive integer. */
 export function taskIds(positionals: readonly string[], usage: string): string[] {
   if (positionals.length === 0) throw new UsageError(`expected: ${usage}`);
@@ -127,33 +138,97 @@ export function progress(err: NodeJS.WriteStream, label: string, json = false) {
   };
 }
 
-/** A logger writing one line per message to stderr, as `time level message key=value`. */
-export function lineLogger(stream: NodeJS.WriteStream, verbose: boolean): Logger {
+/**
+ * A logger writing one line per message to stderr: `time level message key=value`,
+ * or with `json` one JSON object per line (time, level, msg and the fields).
+ */
+export function lineLogger(
+  stream: NodeJS.WritableStream,
+  options: { verbose?: boolean; json?: boolean } = {},
+): Logger {
   const write = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    const time = new Date().toISOString();
+    if (options.json) {
+      stream.write(`${JSON.stringify({ time, level, msg: message, ...fields })}\n`);
+      return;
+    }
     const extra = fields
       ? Object.entries(fields).map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
       : [];
-    stream.write(`${new Date().toISOString()} ${level} ${message}${extra.join('')}\n`);
+    stream.write(`${time} ${level} ${message}${extra.join('')}\n`);
   };
   return {
-    debug: verbose ? write('debug') : () => {},
+    debug: options.verbose ? write('debug') : () => {},
     info: write('info'),
     warn: write('warn'),
     error: write('error'),
   };
 }
 
-/** Resolves once SIGINT or SIGTERM arrives. */
-export function untilSignal(): { signal: AbortSignal; received: () => NodeJS.Signals | undefined } {
-  const controller = new AbortController();
+interface Service {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Beyond the grace period, how long a stop may take before the process exits anyway. */
+const STOP_MARGIN_MS = 10_000;
+
+/**
+ * Starts `services` in order and runs them until SIGINT or SIGTERM, then stops
+ * them all. A signal during start-up stops them too; a start that fails stops
+ * what started and rejects (the caller prints one line and exits 1). If stopping
+ * takes longer than `graceMs` plus a margin, or a second signal comes, the
+ * process exits at once: a signal always ends it.
+ */
+export async function serveUntilSignal(
+  services: readonly Service[],
+  options: { log: Logger; graceMs: number; onStarted?: () => void },
+): Promise<void> {
+  const { log } = options;
   let received: NodeJS.Signals | undefined;
-  for (const name of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(name, () => {
-      received = name;
-      controller.abort();
-    });
+  let stopping: Promise<unknown> | undefined;
+  const stopAll = () => {
+    stopping ??= Promise.all(services.map((service) => service.stop()));
+    return stopping;
+  };
+  let signalled: () => void = () => {};
+  const untilSignal = new Promise<void>((resolve) => {
+    signalled = resolve;
+  });
+  const onSignal = (name: NodeJS.Signals) => {
+    if (received) {
+      log.warn('second signal: exiting without waiting', { signal: name });
+      process.exit(130);
+    }
+    received = name;
+    log.info('stopping: finishing running tasks', { signal: name });
+    const deadline = setTimeout(() => {
+      log.error('did not stop in time; exiting', { waitedMs: options.graceMs + STOP_MARGIN_MS });
+      process.exit(1);
+    }, options.graceMs + STOP_MARGIN_MS);
+    deadline.unref();
+    void stopAll();
+    signalled();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    try {
+      for (const service of services) {
+        if (received) break;
+        await service.start();
+      }
+    } catch (error) {
+      await stopAll();
+      throw error;
+    }
+    if (!received) options.onStarted?.();
+    await untilSignal;
+    await stopAll();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  return { signal: controller.signal, received: () => received };
 }
 
 /** Prints rows as an aligned table. */

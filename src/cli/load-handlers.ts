@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PgTq } from '../pgtq.js';
+import { PgTq } from '../index.js';
 import { UsageError } from './common.js';
 
 const HANDLER_FILE = /^(handlers?|tasks?)\.(m?js)$/;

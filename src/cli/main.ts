@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { PgTqError } from '../errors.js';
+import { PgTqError } from '../index.js';
 import { commands } from './commands/index.js';
 import { type Command, GLOBAL_HELP, UsageError } from './common.js';
 
@@ -34,16 +34,22 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.exitCode = error instanceof UsageError ? 2 : 1;
-    process.stderr.write(`pgtq: ${describe(error)}\n`);
-    if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-  },
-);
+main(process.argv.slice(2))
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.exitCode = error instanceof UsageError ? 2 : 1;
+      process.stderr.write(`pgtq: ${describe(error)}\n`);
+      if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    },
+  )
+  .finally(() => {
+    // The command is done: something still open (a handler module's own connections, a
+    // connection stuck on an unreachable host) must not keep the process alive.
+    setTimeout(() => process.exit(), 1_000).unref();
+  });
 
 /** One clear line, for the errors a user meets: bad usage, bad input, an unreachable database. */
 function describe(error: unknown): string {

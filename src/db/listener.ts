@@ -1,9 +1,12 @@
 import type pg from 'pg';
 import pgListen from 'pg-listen';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { backoffMs } from '../service.js';
 
 // Under NodeNext the CommonJS default export arrives as a namespace.
 const createSubscriber = pgListen.default;
+type Subscriber = ReturnType<typeof createSubscriber>;
 
 /** What the database announces, each on the channel "<schema>.<kind>" with the queue name as payload. */
 export type NotificationKind = 'task_ready' | 'task_scheduled' | 'task_finished' | 'task_cancel';
@@ -12,59 +15,52 @@ type Callback = (payload: string) => void;
 
 /**
  * One LISTEN connection shared by everything in a PgTq instance. A notification
- * is only a hint that something changed; subscribers re-read the tables. What is
- * sent while the connection is down is lost, so after every reconnect the
- * `onReconnect` callbacks run and subscribers re-read at once.
+ * is only a hint that something changed; subscribers re-read the tables.
+ *
+ * The first connection fails fast, so a process started against an unreachable
+ * database says so at once. After that, a lost connection is reopened with
+ * back-off for as long as it takes; what was sent meanwhile is lost, so the
+ * `onReconnect` callbacks run and subscribers re-read at once. pg-listen does
+ * the LISTENing; the reconnecting is done here (pg-listen is told never to
+ * retry), so that close() always ends it and a dead connection never lingers.
  */
 export class Listener {
+  readonly #clientConfig: pg.ClientConfig;
   readonly #schema: string;
-  readonly #subscriber: ReturnType<typeof createSubscriber>;
-  readonly #callbacks = new Map<NotificationKind, Set<Callback>>();
+  readonly #logger: Logger;
+  readonly #channels = new Map<string, Set<Callback>>();
   readonly #reconnectCallbacks = new Set<() => void>();
+  #subscriber: Subscriber | undefined;
+  /** The connection being opened, so that close() can end it while it hangs. */
+  #opening: Subscriber | undefined;
   #connecting: Promise<void> | undefined;
-  #connectedOnce = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #failures = 0;
   #closed = false;
 
   constructor(clientConfig: pg.ClientConfig, schema: string, logger: Logger) {
+    this.#clientConfig = { ...clientConfig, application_name: 'pgtq listener' };
     this.#schema = schema;
-    this.#subscriber = createSubscriber(
-      { ...clientConfig, application_name: 'pgtq listener' },
-      {
-        parse: (payload) => payload,
-        retryLimit: Number.POSITIVE_INFINITY,
-        retryTimeout: 0,
-        paranoidChecking: 10_000,
-      },
-    );
-    this.#subscriber.events.on('error', (error) =>
-      logger.error('listener connection failed', { error: error.message }),
-    );
-    this.#subscriber.events.on('reconnect', (attempt) => logger.warn('listener reconnecting', { attempt }));
-    this.#subscriber.events.on('connected', () => {
-      if (!this.#connectedOnce) {
-        this.#connectedOnce = true;
-        return;
-      }
-      logger.info('listener reconnected');
-      for (const callback of this.#reconnectCallbacks) callback();
-    });
+    this.#logger = logger;
   }
 
-  /** Calls `callback` with the payload of every `kind` notification; returns the unsubscribe function. */
+  /**
+   * Calls `callback` with the payload of every `kind` notification; returns the
+   * unsubscribe function. Rejects if the first connection cannot be made.
+   */
   async on(kind: NotificationKind, callback: Callback): Promise<() => void> {
-    await this.#connect();
-    let callbacks = this.#callbacks.get(kind);
+    await this.#connectOnce();
+    const channel = `${this.#schema}.${kind}`;
+    let callbacks = this.#channels.get(channel);
     if (!callbacks) {
-      const set = new Set<Callback>();
-      callbacks = set;
-      this.#callbacks.set(kind, set);
-      this.#subscriber.notifications.on(this.#channel(kind), (payload: string) => {
-        for (const callback of set) callback(payload);
-      });
-      await this.#subscriber.listenTo(this.#channel(kind));
+      callbacks = new Set();
+      this.#channels.set(channel, callbacks);
+      // A connection lost meanwhile LISTENs again to every channel when it is back.
+      await this.#subscriber?.listenTo(channel)?.catch(() => {});
     }
-    callbacks.add(callback);
-    return () => callbacks.delete(callback);
+    const own = callbacks;
+    own.add(callback);
+    return () => own.delete(callback);
   }
 
   /** Calls `callback` after each reconnect; returns the unsubscribe function. */
@@ -73,23 +69,100 @@ export class Listener {
     return () => this.#reconnectCallbacks.delete(callback);
   }
 
+  /** Ends the connection and any reconnecting. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#connecting)
-      await this.#connecting.then(
-        () => this.#subscriber.close(),
-        () => {},
-      );
+    clearTimeout(this.#retryTimer);
+    await this.#end(this.#opening);
+    await this.#connecting?.catch(() => {});
+    await this.#end(this.#subscriber);
+    this.#subscriber = undefined;
   }
 
-  #connect(): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error('pgtq: the listener is closed'));
-    this.#connecting ??= this.#subscriber.connect();
-    return this.#connecting as Promise<void>;
+  /** The first connection: a failure rejects (and the next call tries again). */
+  #connectOnce(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ConfigError('the queue is closed'));
+    if (this.#subscriber || this.#retryTimer) return Promise.resolve(); // connected, or reconnecting
+    this.#connecting ??= this.#open()
+      .then((subscriber) => {
+        this.#subscriber = subscriber;
+      })
+      .finally(() => {
+        this.#connecting = undefined;
+      });
+    return this.#connecting;
   }
 
-  #channel(kind: NotificationKind): string {
-    return `${this.#schema}.${kind}`;
+  /** Opens a connection that LISTENs to every channel subscribed so far. */
+  async #open(): Promise<Subscriber> {
+    const subscriber = createSubscriber(this.#clientConfig, {
+      parse: (payload) => payload,
+      // Never retry inside pg-listen: a lost connection reports an 'error' and is reopened here.
+      retryLimit: 1,
+      paranoidChecking: 10_000,
+    });
+    subscriber.events.on('error', (error) => this.#lost(subscriber, error));
+    subscriber.events.on('notification', ({ channel, payload }) => {
+      for (const callback of this.#channels.get(channel) ?? []) callback(payload as string);
+    });
+    this.#opening = subscriber;
+    try {
+      await subscriber.connect();
+      for (const channel of this.#channels.keys()) await subscriber.listenTo(channel);
+    } catch (error) {
+      await this.#end(subscriber);
+      throw error;
+    } finally {
+      this.#opening = undefined;
+    }
+    if (this.#closed) {
+      await this.#end(subscriber);
+      throw new ConfigError('the queue is closed');
+    }
+    return subscriber;
+  }
+
+  #lost(subscriber: Subscriber, error: Error): void {
+    if (subscriber !== this.#subscriber || this.#closed) return; // an old or failed connection
+    this.#subscriber = undefined;
+    void this.#end(subscriber);
+    this.#logger.warn('listener connection lost; reconnecting', { error: error.message });
+    this.#retryLater();
+  }
+
+  #retryLater(): void {
+    const delayMs = this.#failures === 0 ? 0 : backoffMs(this.#failures);
+    this.#retryTimer = setTimeout(() => void this.#reconnect(), delayMs);
+    this.#retryTimer.unref();
+  }
+
+  async #reconnect(): Promise<void> {
+    try {
+      this.#connecting = this.#open().then((subscriber) => {
+        this.#subscriber = subscriber;
+      });
+      await this.#connecting;
+    } catch (error) {
+      this.#connecting = undefined;
+      if (this.#closed) return;
+      this.#failures++;
+      this.#logger.warn('listener reconnect failed', {
+        attempt: this.#failures,
+        retryInMs: backoffMs(this.#failures),
+        error: (error as Error).message,
+      });
+      this.#retryLater();
+      return;
+    }
+    this.#connecting = undefined;
+    this.#retryTimer = undefined;
+    this.#failures = 0;
+    this.#logger.info('listener reconnected');
+    for (const callback of this.#reconnectCallbacks) callback();
+  }
+
+  async #end(subscriber: Subscriber | undefined): Promise<void> {
+    await subscriber?.close().catch(() => {});
   }
 }

@@ -1,6 +1,7 @@
 import { runner } from 'node-pg-migrate';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
+import { withClient } from './queryable.js';
 
 const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url).pathname;
 
@@ -10,10 +11,8 @@ const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url).pathname;
  * they then find nothing left to do.
  */
 export async function migrate(pool: pg.Pool, schema: string, logger: Logger): Promise<string[]> {
-  const client = await pool.connect();
   const lockKey = `pgtq.migrate:${schema}`;
-  let broken = false;
-  try {
+  return withClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [lockKey]);
     try {
       const applied = await runner({
@@ -36,10 +35,5 @@ export async function migrate(pool: pg.Pool, schema: string, logger: Logger): Pr
       // The runner set search_path on this pooled connection; do not hand that on.
       await client.query('RESET search_path');
     }
-  } catch (error) {
-    broken = true;
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }

@@ -9,12 +9,47 @@ export function isQueryable(value: unknown): value is Queryable {
   return typeof value === 'object' && value !== null && typeof (value as Queryable).query === 'function';
 }
 
+/**
+ * A client of `pool`, and how to give it back. While a client is checked out,
+ * pg-pool does not listen for its errors: a backend that dies between two queries
+ * would emit an unhandled 'error' and end the process. The listener added here
+ * turns that into a failed query, and the client is then discarded, not reused.
+ */
+async function checkOut(pool: pg.Pool): Promise<{ client: pg.PoolClient; release(discard: boolean): void }> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost = error;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    release(discard) {
+      client.off('error', onError);
+      client.release(lost ?? discard);
+    },
+  };
+}
+
+/** Runs `fn` with a client of `pool`; a client whose work threw is discarded rather than reused. */
+export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const { client, release } = await checkOut(pool);
+  let threw = true;
+  try {
+    const result = await fn(client);
+    threw = false;
+    return result;
+  } finally {
+    release(threw);
+  }
+}
+
 /** Runs `fn` in a transaction on a client of `pool`: committed if it returns, rolled back if it throws. */
 export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  const { client, release } = await checkOut(pool);
   let broken = false;
   try {
     await client.query('BEGIN');
@@ -28,7 +63,7 @@ export async function withTransaction<T>(
     });
     throw error;
   } finally {
-    client.release(broken);
+    release(broken);
   }
 }
 

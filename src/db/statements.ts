@@ -98,6 +98,31 @@ export interface RetryInput {
   error: string;
 }
 
+/** A row of the queue_summary view. */
+export interface QueueSummaryRow {
+  queue: string;
+  state: TaskState;
+  count: number;
+  oldest_run_at: Date;
+  /** The oldest task's age to the second, as PostgreSQL prints an interval ('00:00:02'). */
+  oldest_age: string;
+  oldest_age_ms: number;
+}
+
+/** A worker or scheduler alive now (the live_processes view). */
+export interface ProcessRow {
+  kind: 'worker' | 'scheduler';
+  queue: string;
+  id: string;
+  hostname: string;
+  pid: number;
+  running: number;
+  started_at: Date;
+  heartbeat_at: Date;
+  silent_ms: number;
+  details: Record<string, unknown>;
+}
+
 /**
  * The typed wrapper of each file in sql/, rendered for one schema and run as a
  * named prepared statement, so each connection parses and plans it once.
@@ -289,6 +314,14 @@ export class Statements {
 
   async removeProcess(db: Queryable, id: string): Promise<void> {
     await this.#run(db, 'process_remove', [id]);
+  }
+
+  listProcesses(db: Queryable) {
+    return this.#run<ProcessRow>(db, 'process_list', []);
+  }
+
+  listQueueSummary(db: Queryable, queue: string | null) {
+    return this.#run<QueueSummaryRow>(db, 'queue_summary_list', [queue]);
   }
 
   async checkScheduler(db: Queryable, queue: string, graceMs: number) {

@@ -40,6 +40,9 @@ export interface Handler<A extends unknown[] = unknown[], R = unknown, Run exten
   parseArgs(args: readonly unknown[]): Run;
 }
 
+/** A handler of any arguments and result, as a queue holds them. */
+export type AnyHandler = Handler<never[], unknown, unknown[]>;
+
 /** What a handler needs from its queue. */
 export interface HandlerHost {
   readonly name: string;

@@ -4,7 +4,7 @@ import type { PushInput, Statements } from '../db/statements.js';
 import { UnknownHandlerError, ValidationError } from '../errors.js';
 import { assertJson } from '../json.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
-import type { Handler } from './handler.js';
+import type { AnyHandler } from './handler.js';
 import { type PushOptions, pushOptions } from './options.js';
 
 /** Options of one task in a batch (built once: zod compiles a schema on first use). */
@@ -21,7 +21,7 @@ export interface PushTarget extends ResultSource {
   readonly name: string;
   readonly pool: Queryable;
   readonly statements: Statements;
-  readonly handlers: ReadonlyMap<string, Handler<never[], unknown, unknown[]>>;
+  readonly handlers: ReadonlyMap<string, AnyHandler>;
 }
 
 /**

@@ -1,18 +1,17 @@
-import type pg from 'pg';
 import { withTransaction } from '../db/queryable.js';
 import type { PendingScheduleRow } from '../db/schedule-rows.js';
-import type { Statements } from '../db/statements.js';
 import { ValidationError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Runtime } from '../runtime.js';
+import { PeriodicService } from '../service.js';
 import { fireTimesBetween, nextFireAfter } from './cron.js';
 
 /** Schedules looked at per runOnce; more wait for the next run, which nextWakeAt says is due now. */
 const BATCH = 100;
 
-export interface CronServiceDeps {
-  pool: pg.Pool;
-  statements: Statements;
-  logger: Logger;
+export interface CronServiceOptions {
+  /** The longest sleep between looks at the schedules (a new schedule is seen within it). */
+  maxSleepMs: number;
+  onError: (error: unknown, failures: number) => void;
 }
 
 /**
@@ -28,15 +27,23 @@ export interface CronServiceDeps {
  * Fire times are computed from the database's clock (`now` only in tests), so the
  * services' own clocks need not agree.
  */
-export class CronService {
-  readonly #pool: pg.Pool;
-  readonly #statements: Statements;
-  readonly #logger: Logger;
+export class CronService extends PeriodicService {
+  readonly #pool: Runtime['pool'];
+  readonly #statements: Runtime['statements'];
+  readonly #logger: Runtime['logger'];
 
-  constructor(deps: CronServiceDeps) {
-    this.#pool = deps.pool;
-    this.#statements = deps.statements;
-    this.#logger = deps.logger;
+  constructor(runtime: Pick<Runtime, 'pool' | 'statements' | 'logger'>, options: CronServiceOptions) {
+    super({ name: 'cron', intervalMs: () => options.maxSleepMs, onError: options.onError });
+    this.#pool = runtime.pool;
+    this.#statements = runtime.statements;
+    this.#logger = runtime.logger;
+  }
+
+  /** Fires what is due, then sleeps until the next fire time. */
+  protected override async pass(): Promise<number | undefined> {
+    await this.runOnce();
+    const wakeAt = await this.nextWakeAt();
+    return wakeAt ? wakeAt.getTime() - Date.now() : undefined;
   }
 
   /**

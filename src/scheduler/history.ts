@@ -1,6 +1,6 @@
-import type pg from 'pg';
-import { quoteIdent } from '../db/queryable.js';
-import type { Statements } from '../db/statements.js';
+import { quoteIdent, withClient } from '../db/queryable.js';
+import type { Runtime } from '../runtime.js';
+import { PeriodicService } from '../service.js';
 
 const DAY_MS = 86_400_000;
 const DAYS_AHEAD = 7;
@@ -11,21 +11,30 @@ const DAYS_AHEAD = 7;
  * is detached CONCURRENTLY before it is dropped, so finishing tasks never wait
  * on it, and claims never touch history at all.
  */
-export class HistoryKeeper {
-  readonly #statements: Statements;
-  readonly #pool: pg.Pool;
+export class HistoryKeeper extends PeriodicService {
+  readonly #statements: Runtime['statements'];
+  readonly #pool: Runtime['pool'];
   readonly #retentionMs: number;
   readonly #failedRetentionMs: number;
 
   constructor(
-    statements: Statements,
-    pool: pg.Pool,
-    retention: { retentionMs: number; failedRetentionMs: number },
+    runtime: Pick<Runtime, 'statements' | 'pool'>,
+    options: {
+      intervalMs: number;
+      retentionMs: number;
+      failedRetentionMs: number;
+      onError: (error: unknown, failures: number) => void;
+    },
   ) {
-    this.#statements = statements;
-    this.#pool = pool;
-    this.#retentionMs = retention.retentionMs;
-    this.#failedRetentionMs = Math.max(retention.failedRetentionMs, retention.retentionMs);
+    super({ name: 'history keeper', intervalMs: () => options.intervalMs, onError: options.onError });
+    this.#statements = runtime.statements;
+    this.#pool = runtime.pool;
+    this.#retentionMs = options.retentionMs;
+    this.#failedRetentionMs = Math.max(options.failedRetentionMs, options.retentionMs);
+  }
+
+  protected override async pass(): Promise<void> {
+    await this.runOnce();
   }
 
   async runOnce(now: Date = new Date()): Promise<{ created: number; dropped: string[] }> {
@@ -42,10 +51,8 @@ export class HistoryKeeper {
   }
 
   async #drop(partition: string): Promise<boolean> {
-    const client = await this.#pool.connect();
     const lockKey = `pgtq.history:${this.#statements.schema}`;
-    let broken = false;
-    try {
+    return withClient(this.#pool, async (client) => {
       // Another scheduler may be dropping the same partition: one at a time.
       const { rows } = await client.query<{ locked: boolean }>(
         'SELECT pg_try_advisory_lock(hashtext($1)) AS locked',
@@ -63,11 +70,6 @@ export class HistoryKeeper {
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey]);
       }
-    } catch (error) {
-      broken = true;
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 }

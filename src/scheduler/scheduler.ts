@@ -3,13 +3,14 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parse } from '../config.js';
-import { asError, ConfigError } from '../errors.js';
-import type { PgTq } from '../pgtq.js';
+import { asError } from '../errors.js';
 import { Presence } from '../presence.js';
+import type { Runtime } from '../runtime.js';
+import { abortable, Lifecycle, type ServiceState } from '../service.js';
 import { CronService } from './cron-service.js';
 import { HistoryKeeper } from './history.js';
 import { Promoter } from './promoter.js';
-import { Rescuer } from './rescuer.js';
+import { type Rescued, Rescuer } from './rescuer.js';
 
 const DAY_MS = 86_400_000;
 
@@ -43,7 +44,7 @@ export interface SchedulerEvents {
   start: [];
   stop: [];
   promoted: [count: number];
-  rescued: [result: { retried: number; failed: number }];
+  rescued: [result: Rescued];
   'scheduler:error': [error: Error];
 }
 
@@ -61,118 +62,89 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly rescuer: Rescuer;
   readonly history: HistoryKeeper;
   readonly cron: CronService;
-  readonly #queue: PgTq;
+  readonly #runtime: Runtime;
   readonly #presence: Presence;
-  #state: 'idle' | 'running' | 'stopped' = 'idle';
-  #wakeTimer: NodeJS.Timeout | undefined;
-  #ticking: Promise<void> | undefined;
-  #tickAgain = false;
-  #timers: NodeJS.Timeout[] = [];
+  readonly #lifecycle: Lifecycle;
   #unsubscribe: (() => void)[] = [];
-  #stopped: Promise<void> | undefined;
 
-  constructor(queue: PgTq, options: SchedulerOptions = {}) {
+  /** @internal use `queue.scheduler(options)` */
+  constructor(runtime: Runtime, options: SchedulerOptions = {}) {
     super();
     this.options = Object.freeze(parse(schedulerOptions, options, 'scheduler options'));
-    this.#queue = queue;
-    this.promoter = new Promoter(queue.statements, queue.pool);
-    this.rescuer = new Rescuer(queue.statements, queue.pool);
-    this.history = new HistoryKeeper(queue.statements, queue.pool, this.options);
-    this.cron = new CronService({ pool: queue.pool, statements: queue.statements, logger: queue.logger });
+    this.#runtime = runtime;
+    const onError = (error: unknown) => this.emit('scheduler:error', asError(error));
+    const { maxSleepMs } = this.options;
+    this.promoter = new Promoter(runtime, {
+      maxSleepMs,
+      onPromoted: (count) => this.emit('promoted', count),
+      onError,
+    });
+    this.cron = new CronService(runtime, { maxSleepMs, onError });
+    this.rescuer = new Rescuer(runtime, {
+      intervalMs: this.options.rescueIntervalMs,
+      onRescued: (rescued) => this.emit('rescued', rescued),
+      onError,
+    });
+    this.history = new HistoryKeeper(runtime, {
+      ...this.options,
+      intervalMs: this.options.historyIntervalMs,
+      onError,
+    });
     this.#presence = new Presence({
-      statements: queue.statements,
-      db: queue.pool,
-      process: { id: this.id, kind: 'scheduler', queue: queue.name, details: {} },
+      statements: runtime.statements,
+      db: runtime.pool,
+      process: { id: this.id, kind: 'scheduler', queue: runtime.queue, details: {} },
       intervalMs: this.options.livenessIntervalMs,
-      onError: (error) => this.emit('scheduler:error', asError(error)),
+      onError,
+    });
+    this.#lifecycle = new Lifecycle(`scheduler ${this.id}`, {
+      start: (signal) => this.#start(signal),
+      stop: () => this.#stop(),
     });
   }
 
-  async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new ConfigError('scheduler was already started');
-    this.#state = 'running';
-    const listener = this.#queue.listener();
-    this.#unsubscribe.push(
-      await listener.on('task_scheduled', () => this.#tick()),
-      listener.onReconnect(() => this.#tick()),
-    );
-    this.#every(this.options.rescueIntervalMs, () => this.#guard(this.rescuer.runOnce(), 'rescued'));
-    this.#every(this.options.historyIntervalMs, () => this.#guard(this.history.runOnce()));
-    await this.#guard(this.history.runOnce());
-    await this.#presence.start();
-    this.emit('start');
-    this.#tick();
+  get state(): ServiceState {
+    return this.#lifecycle.state;
   }
 
-  /** Stops all timers and waits for the work under way. Idempotent. */
+  /** Connects and starts every part. Rejects if the database cannot be reached or is not migrated. */
+  start(): Promise<void> {
+    return this.#lifecycle.start();
+  }
+
+  /** Stops every part and waits for the work under way. Idempotent, and safe at any time, start-up included. */
   stop(): Promise<void> {
-    this.#stopped ??= (async () => {
-      const wasRunning = this.#state === 'running';
-      this.#state = 'stopped';
-      for (const unsubscribe of this.#unsubscribe) unsubscribe();
-      for (const timer of this.#timers) clearInterval(timer);
-      clearTimeout(this.#wakeTimer);
-      await this.#ticking;
-      if (wasRunning) {
-        await this.#presence.stop();
-        this.emit('stop');
-      }
-    })();
-    return this.#stopped;
+    return this.#lifecycle.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
 
-  /** Promotes what is due, then sleeps until the next due task; wake-ups while busy coalesce into one more pass. */
-  #tick(): void {
-    if (this.#state !== 'running') return;
-    if (this.#ticking) {
-      this.#tickAgain = true;
-      return;
-    }
-    this.#ticking = this.#promoteAndSleep().finally(() => {
-      this.#ticking = undefined;
-      if (this.#tickAgain) {
-        this.#tickAgain = false;
-        this.#tick();
-      }
-    });
+  get #parts() {
+    return [this.promoter, this.cron, this.rescuer, this.history];
   }
 
-  async #promoteAndSleep(): Promise<void> {
-    let sleepMs = this.options.maxSleepMs;
-    try {
-      await this.cron.runOnce();
-      const promoted = await this.promoter.runOnce();
-      if (promoted > 0) this.emit('promoted', promoted);
-      const dueInMs = await this.promoter.nextDueInMs();
-      if (dueInMs !== null) sleepMs = Math.min(sleepMs, Math.max(0, Math.ceil(dueInMs)));
-      const cronAt = await this.cron.nextWakeAt();
-      if (cronAt) sleepMs = Math.min(sleepMs, Math.max(0, cronAt.getTime() - Date.now()));
-    } catch (error) {
-      this.emit('scheduler:error', asError(error));
-      sleepMs = Math.min(sleepMs, 1000);
-    }
-    if (this.#state !== 'running') return;
-    clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = setTimeout(() => this.#tick(), sleepMs);
+  async #start(signal: AbortSignal): Promise<void> {
+    const listener = this.#runtime.listener();
+    const due = () => {
+      this.promoter.wake();
+      this.cron.wake();
+    };
+    // Connecting may take long (an unreachable host): stop() must not wait for it.
+    this.#unsubscribe.push(
+      await abortable(listener.on('task_scheduled', due), signal),
+      listener.onReconnect(due),
+    );
+    await abortable(this.#presence.start(), signal);
+    for (const part of this.#parts) await part.start();
+    this.emit('start');
   }
 
-  async #guard<T>(work: Promise<T>, event?: 'rescued'): Promise<void> {
-    try {
-      const result = await work;
-      if (event === 'rescued') {
-        const rescued = result as { retried: number; failed: number };
-        if (rescued.retried + rescued.failed > 0) this.emit('rescued', rescued);
-      }
-    } catch (error) {
-      this.emit('scheduler:error', asError(error));
-    }
-  }
-
-  #every(ms: number, fn: () => void): void {
-    this.#timers.push(setInterval(fn, ms));
+  async #stop(): Promise<void> {
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    await Promise.all(this.#parts.map((part) => part.stop()));
+    await this.#presence.stop();
+    this.emit('stop');
   }
 }

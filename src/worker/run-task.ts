@@ -1,9 +1,11 @@
 import type pg from 'pg';
+import { withTransaction } from '../db/queryable.js';
 import type { ClaimedRow, Statements } from '../db/statements.js';
-import { LeaseLostError, TimeoutError, ValidationError } from '../errors.js';
+import { LeaseLostError, ValidationError } from '../errors.js';
 import type { TaskContext, TaskInfo } from '../handler/context.js';
-import type { Handler } from '../handler/handler.js';
+import type { AnyHandler } from '../handler/handler.js';
 import type { Logger } from '../logger.js';
+import { abortable } from '../service.js';
 import { failureOutcome, type Outcome, successOutcome } from './outcomes.js';
 import { recordOutcomes } from './record-outcomes.js';
 
@@ -41,7 +43,7 @@ export function taskInfo(row: ClaimedRow): TaskInfo {
  */
 export async function runTask(
   deps: RunTaskDeps,
-  handler: Handler<never[], unknown, unknown[]>,
+  handler: AnyHandler,
   task: TaskInfo,
   leaseId: string,
   signal: AbortSignal,
@@ -52,7 +54,7 @@ export async function runTask(
   const attempt = async (tx: pg.PoolClient | undefined): Promise<Outcome> => {
     await deps.hooks.before?.(task);
     const context: TaskContext = { task, signal, logger, tx };
-    return successOutcome(await untilAborted(handler.run(context, task.args), signal));
+    return successOutcome(await abortable(handler.run(context, task.args), signal));
   };
   const failed = (error: unknown): Outcome =>
     // Arguments that fail the handler's schema will fail every time: no retry storm.
@@ -62,44 +64,33 @@ export async function runTask(
   if (!handler.options.transactional) {
     outcome = await attempt(undefined).catch(failed);
   } else {
-    const client = await deps.pool.connect();
-    let broken = false;
     try {
-      await client.query('BEGIN');
-      outcome = await attempt(client);
-      if (outcome.kind === 'succeeded') {
+      return await withTransaction(deps.pool, async (tx) => {
+        const result = await attempt(tx);
+        // Only a success commits the handler's writes.
+        if (result.kind !== 'succeeded') throw new RolledBack(result);
         const lost = await recordOutcomes(
           deps.statements,
-          client,
-          [{ id: task.id, leaseId, outcome, startedAt }],
+          tx,
+          [{ id: task.id, leaseId, outcome: result, startedAt }],
           true,
         );
         if (lost.size > 0) throw new LeaseLostError(task.id);
-        await deps.hooks.after?.(task, outcome);
-        await client.query('COMMIT');
-        return { outcome, stored: true, startedAt };
-      }
-      await client.query('ROLLBACK');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
+        await deps.hooks.after?.(task, result);
+        return { outcome: result, stored: true, startedAt };
       });
+    } catch (error) {
       if (error instanceof LeaseLostError) throw error;
-      outcome = failed(error);
-    } finally {
-      client.release(broken);
+      outcome = error instanceof RolledBack ? error.outcome : failed(error);
     }
   }
   await deps.hooks.after?.(task, outcome);
   return { outcome, stored: false, startedAt };
 }
 
-/** Settles with `work`, or rejects with the signal's reason once it aborts (a handler may ignore its signal). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new TimeoutError('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+/** Rolls back a transactional handler's work when its attempt did not succeed. */
+class RolledBack extends Error {
+  constructor(readonly outcome: Outcome) {
+    super('rolled back');
+  }
 }

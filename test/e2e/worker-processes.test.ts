@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LeaseLostError, PgTq, type Scheduler, type SchedulerOptions, Worker } from '../../src/index.js';
+import { LeaseLostError, PgTq, type Scheduler, type SchedulerOptions } from '../../src/index.js';
 import { recordOutcomes } from '../../src/worker/record-outcomes.js';
 import { waitFor } from '../helpers/database.js';
 import { startNode } from '../helpers/processes.js';
@@ -173,7 +173,7 @@ describe('lost connections', () => {
       runs++;
       return n;
     });
-    const worker = new Worker(q, { pollIntervalMs: 60_000 });
+    const worker = q.worker({ pollIntervalMs: 60_000 });
     worker.on('worker:error', () => {});
     await worker.start();
     cleanups.push(() => worker.stop());

@@ -17,7 +17,10 @@ const t0 = new Date('2030-01-01T00:00:00Z');
 const plus = (ms: number) => new Date(t0.getTime() + ms);
 
 function service(logger: Logger = silentLogger) {
-  return new CronService({ pool: q.pool, statements: q.statements, logger });
+  const onError = (error: unknown) => {
+    throw error;
+  };
+  return new CronService({ pool: q.pool, statements: q.statements, logger }, { maxSleepMs: 30_000, onError });
 }
 
 function recordingLogger() {

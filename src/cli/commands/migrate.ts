@@ -5,7 +5,7 @@ export const migrateCommand: Command = {
   usage: 'pgtq migrate [--schema <name>] [--database-url <url>]',
   async run({ argv, out, err }) {
     const { values } = parseCommand(argv, {}, { positionals: true });
-    const q = openQueue(values, lineLogger(err, values.verbose ?? false));
+    const q = openQueue(values, lineLogger(err, { verbose: values.verbose }));
     try {
       if (!values.json && err.isTTY) err.write(`migrating schema ${q.schema}…\n`);
       const applied = await q.migrate();

@@ -1,5 +1,4 @@
-import { parse } from '../../config.js';
-import { pushOptions } from '../../handler/options.js';
+import { ValidationError } from '../../index.js';
 import { type Command, openQueue, parseCommand, UsageError } from '../common.js';
 
 export const pushCommand: Command = {
@@ -40,15 +39,12 @@ Prints the task id (or, with --json, { id, queue, name, inserted }).`,
       key: values.key,
       maxAttempts: number('max-attempts', values['max-attempts']),
     };
-    // Out-of-range options are bad usage too: check them before connecting.
-    try {
-      parse(pushOptions, options, 'push options');
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
     const q = openQueue(values);
     try {
-      const ref = await q.push(name, args, options);
+      // Options are checked before anything is sent: out-of-range ones are bad usage too.
+      const ref = await q.push(name, args, options).catch((error: unknown) => {
+        throw error instanceof ValidationError ? new UsageError(error.message) : error;
+      });
       out.write(
         values.json
           ? `${JSON.stringify(ref)}\n`

@@ -1,4 +1,11 @@
-import { type Command, lineLogger, openQueue, parseCommand, untilSignal } from '../common.js';
+import {
+  type Command,
+  closeQueues,
+  lineLogger,
+  openQueue,
+  parseCommand,
+  serveUntilSignal,
+} from '../common.js';
 
 export const schedulerCommand: Command = {
   summary: 'promote due tasks, fire cron schedules, rescue lost tasks, keep history',
@@ -7,23 +14,22 @@ export const schedulerCommand: Command = {
 Serves every queue of the schema. Running more than one is harmless. Stops on SIGTERM or SIGINT.`,
   async run({ argv, err }) {
     const { values } = parseCommand(argv, {}, { positionals: true });
-    const log = lineLogger(err, values.verbose ?? false);
-    const stop = untilSignal();
+    const log = lineLogger(err, { verbose: values.verbose, json: values.json });
     const q = openQueue(values, log);
     const scheduler = q.scheduler();
     scheduler.on('promoted', (count) => log.debug('promoted', { count }));
     scheduler.on('rescued', (result) => log.warn('rescued tasks of lost workers', result));
     scheduler.on('scheduler:error', (error) => log.error('scheduler error', { error: error.message }));
     try {
-      await scheduler.start();
-      log.info('scheduler started', { schema: q.schema, pid: process.pid });
-      if (!stop.signal.aborted)
-        await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
-      await scheduler.stop();
+      await serveUntilSignal([scheduler], {
+        log,
+        graceMs: 0,
+        onStarted: () => log.info('scheduler started', { schema: q.schema, pid: process.pid }),
+      });
       log.info('scheduler stopped');
       return 0;
     } finally {
-      await q.close();
+      await closeQueues([q]);
     }
   },
 };

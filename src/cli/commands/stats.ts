@@ -1,4 +1,3 @@
-import { quoteIdent } from '../../db/queryable.js';
 import { type Command, openQueue, parseCommand, positiveInt, table } from '../common.js';
 
 export const statsCommand: Command = {
@@ -13,16 +12,16 @@ Every queue of the schema, or only --queue.`,
     });
     const interval = positiveInt('interval-ms', values['interval-ms'], 1000);
     const q = openQueue(values);
+    // Every queue of the schema unless --queue names one.
     const read = async () =>
-      (
-        await q.pool.query(
-          `SELECT queue, state, count::int AS count, date_trunc('second', oldest_age)::text AS oldest_age
-           FROM ${quoteIdent(q.schema)}.queue_summary
-           WHERE $1::text IS NULL OR queue = $1
-           ORDER BY queue, state`,
-          [values.queue ?? null],
-        )
-      ).rows;
+      (await q.summary({ allQueues: values.queue === undefined })).map(
+        ({ queue, state, count, oldest_age }) => ({
+          queue,
+          state,
+          count,
+          oldest_age,
+        }),
+      );
     try {
       if (!values.watch) {
         const rows = await read();

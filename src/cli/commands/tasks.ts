@@ -1,6 +1,4 @@
-import { isTaskId } from '../../admin.js';
-import type { TaskRow } from '../../db/statements.js';
-import { TASK_STATES, type TaskState } from '../../states.js';
+import { isTaskId, TASK_STATES, type TaskRow, type TaskState } from '../../index.js';
 import { type Command, parseCommand, table, UsageError, withQueue } from '../common.js';
 
 export const tasksCommand: Command = {

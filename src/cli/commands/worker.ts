@@ -1,7 +1,13 @@
-import type { PgTq } from '../../pgtq.js';
-import type { Scheduler } from '../../scheduler/scheduler.js';
-import type { Worker } from '../../worker/worker.js';
-import { type Command, lineLogger, parseCommand, positiveInt, UsageError, untilSignal } from '../common.js';
+import type { Logger, PgTq, Scheduler, Worker } from '../../index.js';
+import {
+  type Command,
+  closeQueues,
+  lineLogger,
+  parseCommand,
+  positiveInt,
+  serveUntilSignal,
+  UsageError,
+} from '../common.js';
 import { loadHandlers } from '../load-handlers.js';
 
 export const workerCommand: Command = {
@@ -9,8 +15,10 @@ export const workerCommand: Command = {
   usage: `pgtq worker <module-or-folder>... [--queue <name>] [--concurrency <n>] [--with-scheduler]
 
 Imports the modules (a folder: every handlers.js / tasks.js in it) and runs a worker
-for each PgTq queue they export. Logs one line per task state change. On SIGTERM or
-SIGINT it stops claiming, lets running tasks finish, and exits 0.
+for each PgTq queue they export. A queue created without a connection follows
+--database-url and --schema (they set $DATABASE_URL and $PGTQ_SCHEMA before the
+modules load). Logs one line per task state change. On SIGTERM or SIGINT it stops
+claiming, lets running tasks finish, and exits 0; a second signal exits at once.
   --concurrency <n>    tasks at once per queue (default 10)
   --lease-ms <ms>      lease of a claim (default 20000)
   --grace-ms <ms>      how long running tasks may finish on shutdown (default 10000)
@@ -29,42 +37,49 @@ SIGINT it stops claiming, lets running tasks finish, and exits 0.
     const concurrency = positiveInt('concurrency', values.concurrency, 10);
     const leaseMs = positiveInt('lease-ms', values['lease-ms'], 20_000);
     const shutdownGraceMs = positiveInt('grace-ms', values['grace-ms'], 10_000);
-    const stop = untilSignal();
-    const log = lineLogger(err, values.verbose ?? false);
+    const log = lineLogger(err, { verbose: values.verbose, json: values.json });
+    // Before the modules load, so that a `new PgTq(name)` in them connects where the command line says.
+    if (values['database-url']) process.env.DATABASE_URL = values['database-url'];
+    if (values.schema) process.env.PGTQ_SCHEMA = values.schema;
     let queues = await loadHandlers(positionals);
     if (values.queue) queues = queues.filter((q) => q.name === values.queue);
     if (queues.length === 0) throw new UsageError(`no queue named "${values.queue}" in the handler modules`);
+    for (const q of queues) q.adoptLogger(log);
 
     const services: (Worker | Scheduler)[] = [];
+    const first = queues[0] as PgTq;
+    if (values['with-scheduler']) {
+      // Started first, so the workers find it alive.
+      const scheduler = first.scheduler();
+      scheduler.on('scheduler:error', (error) => log.error('scheduler error', { error: error.message }));
+      services.push(scheduler);
+    }
     for (const q of queues) {
       const worker = q.worker({ concurrency, leaseMs, shutdownGraceMs });
       logEvents(worker, q, log);
       services.push(worker);
     }
-    const first = queues[0] as PgTq;
-    if (values['with-scheduler']) {
-      const scheduler = first.scheduler();
-      scheduler.on('scheduler:error', (error) => log.error('scheduler error', { error: error.message }));
-      services.push(scheduler);
+    try {
+      await serveUntilSignal(services, {
+        log,
+        graceMs: shutdownGraceMs,
+        onStarted: () =>
+          log.info('worker started', {
+            queues: queues.map((q) => q.name).join(','),
+            handlers: queues.flatMap((q) => [...q.handlers.keys()]).join(','),
+            concurrency,
+            pid: process.pid,
+          }),
+      });
+    } finally {
+      await closeQueues(queues);
     }
-    for (const service of services) await service.start();
-    log.info('worker started', {
-      queues: queues.map((q) => q.name).join(','),
-      handlers: queues.flatMap((q) => [...q.handlers.keys()]).join(','),
-      concurrency,
-      pid: process.pid,
-    });
-    if (!stop.signal.aborted)
-      await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
-    log.info('stopping: finishing running tasks', { signal: stop.received() });
-    await Promise.all(services.map((service) => service.stop()));
-    await Promise.all(queues.map((q) => q.close()));
     log.info('worker stopped');
     return 0;
   },
 };
 
-function logEvents(worker: Worker, q: PgTq, log: ReturnType<typeof lineLogger>) {
+function logEvents(worker: Worker, q: PgTq, log: Logger) {
   const at = (task: { id: string; name: string; attempt: number }) => ({
     queue: q.name,
     task: task.name,
@@ -81,12 +96,7 @@ function logEvents(worker: Worker, q: PgTq, log: ReturnType<typeof lineLogger>) 
     log.warn('cancelled', { ...at(task), reason: firstLine(reason) }),
   );
   worker.on('task:lease-lost', (task) => log.warn('lease lost; outcome discarded', at(task)));
-  worker.on('scheduler:missing', (overdue) =>
-    log.warn('scheduled tasks are overdue and no scheduler is running; start `pgtq scheduler`', {
-      queue: q.name,
-      overdue,
-    }),
-  );
+  // 'scheduler:missing' is logged by the worker itself, through the queue's logger.
   worker.on('worker:error', (error) => log.error('worker error', { error: error.message }));
 }
 

@@ -1,4 +1,3 @@
-import { quoteIdent } from '../../db/queryable.js';
 import { type Command, parseCommand, table, withQueue } from '../common.js';
 
 export const workersCommand: Command = {
@@ -6,18 +5,17 @@ export const workersCommand: Command = {
   usage: 'pgtq workers [--json]',
   async run({ argv, out }) {
     const { values } = parseCommand(argv);
-    const rows = await withQueue(
-      values,
-      async (q) =>
-        (
-          await q.pool.query(
-            `SELECT kind, queue, id, hostname, pid, running::int AS running,
-                    date_trunc('second', started_at) AS started_at,
-                    round(extract(epoch FROM silent_for) * 1000)::int AS silent_ms
-             FROM ${quoteIdent(q.schema)}.live_processes ORDER BY kind, queue, started_at`,
-          )
-        ).rows,
-    );
+    const processes = await withQueue(values, (q) => q.processes());
+    const rows = processes.map(({ kind, queue, id, hostname, pid, running, started_at, silent_ms }) => ({
+      kind,
+      queue,
+      id,
+      hostname,
+      pid,
+      running,
+      started_at: new Date(Math.floor(started_at.getTime() / 1000) * 1000),
+      silent_ms,
+    }));
     out.write(values.json ? `${JSON.stringify(rows)}\n` : table(rows));
     return 0;
   },

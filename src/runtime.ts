@@ -1,0 +1,22 @@
+import type pg from 'pg';
+import type { Listener } from './db/listener.js';
+import type { Statements } from './db/statements.js';
+import type { AnyHandler } from './handler/handler.js';
+import type { Logger } from './logger.js';
+
+/**
+ * What workers and schedulers need from their queue: its connections, its SQL,
+ * its handlers and its logger. `PgTq` builds one; services depend on this, never
+ * on `PgTq`, so data flows one way and a test can build a service without a queue.
+ */
+export interface Runtime {
+  /** The queue's name. */
+  readonly queue: string;
+  readonly schema: string;
+  readonly pool: pg.Pool;
+  readonly statements: Statements;
+  readonly handlers: ReadonlyMap<string, AnyHandler>;
+  readonly logger: Logger;
+  /** The queue's shared LISTEN connection, opened on first use. */
+  listener(): Listener;
+}

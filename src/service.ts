@@ -1,0 +1,204 @@
+import { ConfigError } from './errors.js';
+
+export type ServiceState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** The two halves of a service's life; `Lifecycle` makes sure they run once each and never overlap. */
+export interface LifecycleHooks {
+  /** Starts the service; `signal` aborts when stop() is called while this still runs. */
+  start(signal: AbortSignal): Promise<void>;
+  /** Stops what start() started, whether or not it finished. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The start/stop state machine every pgtq service shares. `stop()` is idempotent
+ * and safe from any state: before start it does nothing, during start it aborts
+ * the start and then stops, and every caller awaits the same stop. A start that
+ * fails stops what it had started and rejects; one cut short by stop() resolves.
+ */
+export class Lifecycle {
+  readonly #name: string;
+  readonly #hooks: LifecycleHooks;
+  readonly #abort = new AbortController();
+  #state: ServiceState = 'idle';
+  #started: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(name: string, hooks: LifecycleHooks) {
+    this.#name = name;
+    this.#hooks = hooks;
+  }
+
+  get state(): ServiceState {
+    return this.#state;
+  }
+
+  /** Aborts once stop() is called. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  start(): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#state = 'starting';
+      this.#started = this.#start();
+    }
+    if (this.#started && (this.#state === 'starting' || this.#state === 'running')) return this.#started;
+    return Promise.reject(new ConfigError(`${this.#name} was stopped; create a new one to start again`));
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #start(): Promise<void> {
+    try {
+      await this.#hooks.start(this.#abort.signal);
+    } catch (error) {
+      if (this.#abort.signal.aborted) return; // stop() cut the start short: it finishes the job
+      this.#stopped = this.#stop();
+      await this.#stopped;
+      throw error;
+    }
+    if (this.#state === 'starting') this.#state = 'running';
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopping';
+    this.#abort.abort();
+    await this.#started?.catch(() => {});
+    try {
+      await this.#hooks.stop();
+    } finally {
+      this.#state = 'stopped';
+    }
+  }
+}
+
+/** Back-off after consecutive failures: 100 ms doubling, at most 30 s. */
+export function backoffMs(failures: number): number {
+  return Math.min(30_000, 100 * 2 ** Math.min(failures - 1, 20));
+}
+
+export interface PeriodicOptions {
+  /** Names the service in errors. */
+  name: string;
+  /** Time between passes; called before each sleep, so it may jitter. */
+  intervalMs: () => number;
+  /** Reports a failed pass; the service goes on, sooner than its interval while failures last. */
+  onError: (error: unknown, failures: number) => void;
+  /** Run the first pass as soon as the service starts, rather than after one interval. @default true */
+  runAtStart?: boolean;
+}
+
+/**
+ * A service that does one pass of work (`pass`), sleeps, and does another: the
+ * shape of the claim loop, heartbeat, presence, promoter, cron, rescuer and
+ * history keeper. Its timer is unref'd (it never keeps a process alive);
+ * `wake()` runs a pass now, and wake-ups during a pass coalesce into one more
+ * pass right after it; `stop()` waits for the pass under way. A pass may return
+ * how soon it wants the next one (ms), within the interval.
+ */
+export abstract class PeriodicService {
+  readonly #options: PeriodicOptions;
+  readonly #lifecycle: Lifecycle;
+  #timer: NodeJS.Timeout | undefined;
+  #pass: Promise<void> | undefined;
+  #again = false;
+  #failures = 0;
+
+  constructor(options: PeriodicOptions) {
+    this.#options = options;
+    this.#lifecycle = new Lifecycle(options.name, {
+      start: async (signal) => {
+        // A first query that hangs (an unreachable host) must not hold up stop().
+        await abortable(this.beforeStart(), signal);
+        if (this.#options.runAtStart ?? true) this.wake();
+        else this.#sleep(this.#options.intervalMs());
+      },
+      stop: async () => {
+        clearTimeout(this.#timer);
+        while (this.#pass) await this.#pass;
+        await this.afterStop();
+      },
+    });
+  }
+
+  /** One pass of work. May resolve with how many ms until the next pass is wanted; anything else means the interval. */
+  protected abstract pass(): Promise<unknown>;
+
+  /** Runs at start, before the first pass; a throw fails the start. */
+  protected async beforeStart(): Promise<void> {}
+
+  /** Runs at stop, once no pass is under way. */
+  protected async afterStop(): Promise<void> {}
+
+  get state(): ServiceState {
+    return this.#lifecycle.state;
+  }
+
+  start(): Promise<void> {
+    return this.#lifecycle.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#lifecycle.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** Runs a pass now, or right after the one under way. */
+  wake(): void {
+    if (this.#lifecycle.state !== 'running' && this.#lifecycle.state !== 'starting') return;
+    if (this.#pass) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#pass = this.#run().finally(() => {
+      this.#pass = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.wake();
+      }
+    });
+  }
+
+  async #run(): Promise<void> {
+    let nextMs = this.#options.intervalMs();
+    try {
+      const wanted = await this.pass();
+      this.#failures = 0;
+      if (typeof wanted === 'number') nextMs = Math.min(nextMs, Math.max(0, wanted));
+    } catch (error) {
+      this.#failures++;
+      this.#options.onError(error, this.#failures);
+      nextMs = Math.min(nextMs, backoffMs(this.#failures) * (0.8 + Math.random() * 0.4));
+    }
+    if (!this.#again) this.#sleep(nextMs);
+  }
+
+  #sleep(ms: number): void {
+    if (this.#lifecycle.state !== 'running' && this.#lifecycle.state !== 'starting') return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.wake(), ms);
+    this.#timer.unref();
+  }
+}
+
+/** Settles with `work`, or rejects with the signal's reason as soon as it aborts (the work itself goes on). */
+export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import type { Runtime } from '../runtime.js';
+import { PeriodicService } from '../service.js';
+import type { ResolvedWorkerOptions } from './options.js';
+import type { TaskRunner } from './task-runner.js';
+
+/** How long a task claimed ahead should wait for a slot, at most, at the recent pace. */
+const PREFETCH_WAIT_MS = 50;
+
+/**
+ * Claims ready tasks of the queue for the runner's free slots, plus a few ahead
+ * for short tasks, in one statement. Woken by NOTIFY, by a freed slot, after a
+ * reconnect, and by a slow jittered poll; wake-ups during a claim coalesce.
+ */
+export class Claimer extends PeriodicService {
+  readonly #runtime: Runtime;
+  readonly #runner: TaskRunner;
+  readonly #options: ResolvedWorkerOptions;
+  readonly #workerId: string;
+  readonly #prefetch: number;
+
+  constructor(
+    runtime: Runtime,
+    runner: TaskRunner,
+    options: ResolvedWorkerOptions & { workerId: string },
+    onError: (error: unknown, failures: number) => void,
+  ) {
+    super({
+      name: `claimer of ${options.workerId}`,
+      intervalMs: () => options.pollIntervalMs * (0.8 + Math.random() * 0.4),
+      onError,
+    });
+    this.#runtime = runtime;
+    this.#runner = runner;
+    this.#options = options;
+    this.#workerId = options.workerId;
+    this.#prefetch = options.prefetch ?? 20 * options.concurrency;
+  }
+
+  /** Claims until the slots and the room ahead are full, or the queue has no more. */
+  protected override async pass(): Promise<void> {
+    for (;;) {
+      const concurrency = this.#options.concurrency;
+      const runner = this.#runner;
+      const ahead = Math.min(this.#prefetch, Math.floor((concurrency * PREFETCH_WAIT_MS) / runner.meanRunMs));
+      const capacity = concurrency + ahead;
+      const room = capacity - runner.active - runner.waiting.size;
+      if (room <= 0 || this.state === 'stopping' || this.state === 'stopped') return;
+      // While tasks wait, top up only once half the room is free, so that each claim takes many.
+      if (runner.waiting.size > 0 && room * 2 < capacity) return;
+      const leaseId = randomUUID();
+      const rows = await this.#runtime.statements.claimMany(this.#runtime.pool, {
+        queue: this.#runtime.queue,
+        names: [...this.#runtime.handlers.keys()],
+        limit: room,
+        leaseId,
+        leaseMs: this.#options.leaseMs,
+        workerId: this.#workerId,
+      });
+      runner.add(rows, leaseId);
+      // A full batch suggests more are waiting.
+      if (rows.length < room) return;
+    }
+  }
+}

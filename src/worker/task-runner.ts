@@ -1,0 +1,215 @@
+import type { ClaimedRow } from '../db/statements.js';
+import { asError, LeaseLostError, TimeoutError } from '../errors.js';
+import type { TaskInfo } from '../handler/context.js';
+import type { Runtime } from '../runtime.js';
+import type { Completer } from './completer.js';
+import type { EmitWorkerEvent } from './options.js';
+import { CancelRequested, describeError, type Outcome, Retry } from './outcomes.js';
+import { runTask, type TaskHooks, taskInfo } from './run-task.js';
+
+/** A task whose handler runs, or whose outcome is not stored yet. */
+export interface Running {
+  task: TaskInfo;
+  leaseId: string;
+  controller: AbortController;
+  settled: Promise<void>;
+}
+
+/** A task claimed ahead of a free slot. */
+export interface Waiting {
+  row: ClaimedRow;
+  leaseId: string;
+}
+
+export interface TaskRunnerOptions {
+  runtime: Runtime;
+  completer: Completer;
+  concurrency: number;
+  hooks: TaskHooks;
+  emit: EmitWorkerEvent;
+  /** A slot freed: time to claim more. */
+  onSlotFree: () => void;
+}
+
+/**
+ * Runs claimed tasks with at most `concurrency` at once: tasks wait in claim order
+ * until a slot frees, each runs with its own AbortSignal and timeout, and its
+ * outcome goes to the completer. The heartbeat keeps the leases of both the
+ * running and the waiting tasks alive.
+ */
+export class TaskRunner {
+  /** Tasks claimed and not yet stored, by id. */
+  readonly running = new Map<string, Running>();
+  /** Tasks claimed ahead of a free slot, in claim order. */
+  readonly waiting = new Map<string, Waiting>();
+  readonly #options: TaskRunnerOptions;
+  #active = 0;
+  #accepting = true;
+  /** Moving mean of how long a task holds its slot, ms; unknown until one has run. */
+  #meanRunMs = Number.POSITIVE_INFINITY;
+
+  constructor(options: TaskRunnerOptions) {
+    this.#options = options;
+  }
+
+  /** Handlers running now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  get meanRunMs(): number {
+    return this.#meanRunMs;
+  }
+
+  /** Queues claimed rows (in the order of the claim index) and starts as many as slots allow. */
+  add(rows: ClaimedRow[], leaseId: string): void {
+    // The claim picks by priority, then age, but returns rows in any order: start them in that order.
+    rows.sort(claimOrder);
+    for (const row of rows) this.waiting.set(row.id, { row, leaseId });
+    this.#startWaiting();
+  }
+
+  /** Starts no more tasks: the worker is stopping. */
+  stopStarting(): void {
+    this.#accepting = false;
+  }
+
+  /** Gives the waiting tasks back to the queue, for other workers to run at once. */
+  async releaseWaiting(): Promise<void> {
+    if (this.waiting.size === 0) return;
+    const waiting = [...this.waiting.values()].map(({ row, leaseId }) => ({ id: row.id, lease_id: leaseId }));
+    this.waiting.clear();
+    const { statements, pool } = this.#options.runtime;
+    try {
+      await statements.releaseMany(pool, waiting);
+    } catch (error) {
+      // Their leases run out and they are rescued.
+      this.#options.emit('worker:error', asError(error));
+    }
+  }
+
+  /**
+   * Waits for running tasks to finish within `graceMs`, then aborts their signals
+   * (the task is retried elsewhere at once); a handler that ignores its signal is
+   * not waited for: its lease runs out.
+   */
+  async drain(graceMs: number): Promise<void> {
+    const settled = () => Promise.all([...this.running.values()].map((running) => running.settled));
+    if (await within(settled(), graceMs)) return;
+    for (const running of this.running.values()) {
+      running.controller.abort(new Retry({ reason: 'the worker shut down before the task finished' }));
+    }
+    await within(settled(), 1000);
+  }
+
+  /** Stores a waiting task as cancelled without running it. */
+  cancelWaiting(row: ClaimedRow, leaseId: string): void {
+    const task = taskInfo(row);
+    const outcome: Outcome = { kind: 'cancelled', error: describeError(new CancelRequested(task.id)) };
+    this.#options.completer.add({ id: task.id, leaseId, outcome }).then(
+      (kept) => kept && this.#report(task, outcome),
+      (error: unknown) => this.#options.emit('worker:error', asError(error)),
+    );
+  }
+
+  #startWaiting(): void {
+    for (const [id, { row, leaseId }] of this.waiting) {
+      if (this.#active >= this.#options.concurrency || !this.#accepting) return;
+      this.waiting.delete(id);
+      this.#start(row, leaseId);
+    }
+  }
+
+  #start(row: ClaimedRow, leaseId: string): void {
+    const { runtime, completer, emit } = this.#options;
+    const task = taskInfo(row);
+    const handler = runtime.handlers.get(task.name);
+    if (!handler) return; // cannot happen: claims ask only for names with handlers
+    const controller = new AbortController();
+    const timeout = setTimeout(
+      () =>
+        controller.abort(new TimeoutError(`task ${task.id} timed out after ${handler.options.timeoutMs} ms`)),
+      handler.options.timeoutMs,
+    );
+    // The slot frees as soon as the handler is done; storing the outcome is batched.
+    const startedAt = performance.now();
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      clearTimeout(timeout);
+      const ms = performance.now() - startedAt;
+      this.#meanRunMs = Number.isFinite(this.#meanRunMs) ? this.#meanRunMs + (ms - this.#meanRunMs) / 16 : ms;
+      this.#active--;
+      this.#startWaiting();
+      this.#options.onSlotFree();
+    };
+    this.#active++;
+    emit('task:start', task);
+    const run = async () => {
+      try {
+        const deps = { pool: runtime.pool, statements: runtime.statements, logger: runtime.logger };
+        const { outcome, stored, startedAt } = await runTask(
+          { ...deps, hooks: this.#options.hooks },
+          handler,
+          task,
+          leaseId,
+          controller.signal,
+        );
+        release();
+        const kept = stored || (await completer.add({ id: task.id, leaseId, outcome, startedAt }));
+        if (kept) this.#report(task, outcome);
+        else emit('task:lease-lost', task);
+      } catch (error) {
+        if (error instanceof LeaseLostError) emit('task:lease-lost', task);
+        else emit('worker:error', asError(error));
+      } finally {
+        release();
+        this.running.delete(task.id);
+      }
+    };
+    const running: Running = { task, leaseId, controller, settled: Promise.resolve() };
+    this.running.set(task.id, running);
+    running.settled = run();
+  }
+
+  #report(task: TaskInfo, outcome: Outcome): void {
+    const emit = this.#options.emit;
+    switch (outcome.kind) {
+      case 'succeeded':
+        emit('task:success', task, outcome.result);
+        break;
+      case 'retry':
+        emit('task:retry', task, outcome.error, outcome.delayMs);
+        break;
+      case 'failed':
+        emit('task:failure', task, outcome.error);
+        break;
+      case 'cancelled':
+        emit('task:cancel', task, outcome.error);
+        break;
+    }
+  }
+}
+
+/** Higher priority first, then earlier due, then older: the order of the claim index. */
+function claimOrder(a: ClaimedRow, b: ClaimedRow): number {
+  return (
+    b.priority - a.priority ||
+    a.run_at.getTime() - b.run_at.getTime() ||
+    (BigInt(a.id) < BigInt(b.id) ? -1 : 1)
+  );
+}
+
+/** Whether `promise` settled within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
