@@ -8,6 +8,12 @@ export interface LifecycleHooks {
   start(signal: AbortSignal): Promise<void>;
   /** Stops what start() started, whether or not it finished. */
   stop(): Promise<void>;
+  /**
+   * Keep the process alive from start to stop, as a listening server does. Its
+   * timers and connections cannot be relied on for that: while the database is
+   * away there may be no open socket and only unref'd timers. @default false
+   */
+  keepsProcessAlive?: boolean;
 }
 
 /**
@@ -23,6 +29,7 @@ export class Lifecycle {
   #state: ServiceState = 'idle';
   #started: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
+  #keepAlive: NodeJS.Timeout | undefined;
 
   constructor(name: string, hooks: LifecycleHooks) {
     this.#name = name;
@@ -41,6 +48,7 @@ export class Lifecycle {
   start(): Promise<void> {
     if (this.#state === 'idle') {
       this.#state = 'starting';
+      if (this.#hooks.keepsProcessAlive) this.#keepAlive = setInterval(() => {}, 2 ** 31 - 1);
       this.#started = this.#start();
     }
     if (this.#started && (this.#state === 'starting' || this.#state === 'running')) return this.#started;
@@ -57,25 +65,27 @@ export class Lifecycle {
       await this.#hooks.start(this.#abort.signal);
     } catch (error) {
       if (this.#abort.signal.aborted) return; // stop() cut the start short: it finishes the job
-      this.#stopped = this.#stop();
+      this.#stopped = this.#stop(false);
       await this.#stopped;
       throw error;
     }
     if (this.#state === 'starting') this.#state = 'running';
   }
 
-  async #stop(): Promise<void> {
+  /** `afterStart`: wait for a start under way first (not when the failed start itself stops). */
+  async #stop(afterStart = true): Promise<void> {
     if (this.#state === 'idle') {
       this.#state = 'stopped';
       return;
     }
     this.#state = 'stopping';
     this.#abort.abort();
-    await this.#started?.catch(() => {});
+    if (afterStart) await this.#started?.catch(() => {});
     try {
       await this.#hooks.stop();
     } finally {
       this.#state = 'stopped';
+      clearInterval(this.#keepAlive);
     }
   }
 }

@@ -100,6 +100,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#lifecycle = new Lifecycle(`scheduler ${this.id}`, {
       start: (signal) => this.#start(signal),
       stop: () => this.#stop(),
+      keepsProcessAlive: true,
     });
   }
 

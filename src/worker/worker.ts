@@ -76,6 +76,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#lifecycle = new Lifecycle(`worker ${this.id}`, {
       start: (signal) => this.#start(signal),
       stop: () => this.#stop(),
+      keepsProcessAlive: true,
     });
   }
 
