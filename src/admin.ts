@@ -1,10 +1,10 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { parse } from './config.js';
 import { inBatches } from './db/batches.js';
 import type { Queryable } from './db/queryable.js';
 import type { ProcessRow, QueueSummaryRow, Statements, TaskRow } from './db/statements.js';
 import { ValidationError } from './errors.js';
-import { TASK_STATES } from './states.js';
+import { TASK_STATES, type TaskState } from './states.js';
 
 /** Bulk operations (flush, retryFailed) work in batches this big, each its own transaction. */
 const BATCH = 5_000;
@@ -23,7 +23,13 @@ const taskState = z.enum(TASK_STATES);
 export const taskFilter = z
   .object({
     /** One state or several. @default any */
-    state: z.preprocess((s) => (typeof s === 'string' ? [s] : s), z.array(taskState).min(1)).optional(),
+    state: z
+      // a pipe rather than z.preprocess: its declared type exists in every zod that pgtq supports
+      .pipe(
+        z.transform((s: TaskState | TaskState[]) => (typeof s === 'string' ? [s] : s)),
+        z.array(taskState).min(1),
+      )
+      .optional(),
     name: z.string().min(1).optional(),
     key: z.string().min(1).optional(),
     /** @default 100 */

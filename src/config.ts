@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { z } from 'zod';
+// zod is the app's own (a peer dependency): its zod/v4 entry is the same API in zod 3.25+ and 4.
+import { z } from 'zod/v4';
 import { ConfigError, suggest, type ValidationError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
 
@@ -33,7 +34,8 @@ const connectionOptions = z
     database: z.string().optional(),
     ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
     /** An existing pool to use; pgtq never ends a pool it did not create. */
-    pool: z.instanceof(pg.Pool).optional(),
+    // z.custom, not z.instanceof: its declared type exists in every zod that pgtq supports
+    pool: z.custom<pg.Pool>((value) => value instanceof pg.Pool, 'expected a pg.Pool').optional(),
     /** Size of the pool pgtq creates. @default 10 */
     max: z.number().int().positive().optional(),
     /** Schema holding pgtq's tables and functions. @default $PGTQ_SCHEMA, else 'pgtq' */

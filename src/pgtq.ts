@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { z } from 'zod';
 import { Admin, type CancelResult, type ProgressOptions, type TaskFilter } from './admin.js';
 import { type Connection, parse, queueName, resolveConnection } from './config.js';
 import { Listener } from './db/listener.js';
@@ -15,6 +14,7 @@ import {
   type PushOptions,
 } from './handler/options.js';
 import { type PushItem, pushTasks } from './handler/push.js';
+import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './handler/standard-schema.js';
 import type { Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
@@ -32,7 +32,9 @@ import { ClaimedTask } from './worker/claimed-task.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
 
 /** Options of a handler with an argument schema: the function's arguments are inferred from it. */
-type WithArgs<S extends z.ZodType<unknown[], unknown[]>> = Omit<HandlerOptionsInput, 'args'> & { args: S };
+type WithArgs<S extends StandardSchemaV1<unknown[], unknown[]>> = Omit<HandlerOptionsInput, 'args'> & {
+  args: S;
+};
 /** One task of `pushMany`: a task name, its arguments, and its own push options. */
 export type TaskToPush = { name: string; args: readonly unknown[] } & Omit<PushOptions, 'client'>;
 
@@ -125,13 +127,14 @@ export class PgTq {
 
   /**
    * Registers `fn` as the handler of tasks named after it (or `options.name`).
-   * With `options.args` (a zod tuple) arguments are checked at push and before each run.
+   * With `options.args` (a tuple schema: zod, valibot, arktype or any Standard Schema)
+   * arguments are checked at push and before each run.
    */
   handler<A extends unknown[], R>(fn: HandlerFunction<A, R>): Handler<A, Awaited<R>>;
-  handler<S extends z.ZodType<unknown[], unknown[]>, R>(
+  handler<S extends StandardSchemaV1<unknown[], unknown[]>, R>(
     options: WithArgs<S>,
-    fn: HandlerFunction<z.output<S>, R>,
-  ): Handler<z.input<S>, Awaited<R>, z.output<S>>;
+    fn: HandlerFunction<SchemaOutput<S>, R>,
+  ): Handler<SchemaInput<S>, Awaited<R>, SchemaOutput<S>>;
   handler<A extends unknown[], R>(
     options: Omit<HandlerOptionsInput, 'args'>,
     fn: HandlerFunction<A, R>,

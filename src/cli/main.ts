@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { PgTqError } from '../index.js';
 import { commands } from './commands/index.js';
 import { type Command, GLOBAL_HELP, UsageError } from './common.js';
@@ -12,7 +13,8 @@ ${Object.entries(commands)
   .map(([name, command]) => `  ${name.padEnd(10)} ${command.summary}`)
   .join('\n')}
 
-Run "pgtq <command> --help" for a command's options.`;
+Run "pgtq <command> --help" for a command's options.
+Run "pgtq --version" for pgtq's version.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -22,6 +24,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  // -V, since -v is --verbose
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   const command: Command | undefined = commands[name];
@@ -50,6 +57,15 @@ main(process.argv.slice(2))
     // connection stuck on an unreachable host) must not keep the process alive.
     setTimeout(() => process.exit(), 1_000).unref();
   });
+
+/**
+ * The version in the package.json next to this module's folder (dist/cli/ in a
+ * package), read at run time so it is the installed package's, not a copy.
+ */
+function packageVersion(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
 
 /** One clear line, for the errors a user meets: bad usage, bad input, an unreachable database. */
 function describe(error: unknown): string {

@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import type { z } from 'zod';
 import { parse } from '../config.js';
 import { withTransaction } from '../db/queryable.js';
 import { ValidationError } from '../errors.js';
@@ -7,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { TaskRef } from '../task-ref.js';
 import type { TaskContext } from './context.js';
 import { type HandlerOptions, type PushOptions, pushOptions } from './options.js';
+import type { StandardResult, StandardSchemaV1 } from './standard-schema.js';
 
 export type HandlerFunction<A extends unknown[], R> = (this: TaskContext, ...args: A) => R | Promise<R>;
 
@@ -61,17 +61,23 @@ export function createHandler<A extends unknown[], R, Run extends unknown[]>(
   options: HandlerOptions & { name: string },
   fn: HandlerFunction<Run, R>,
 ): Handler<A, Awaited<R>, Run> {
-  const schema = options.args as z.ZodType<Run> | undefined;
+  const schema = options.args as StandardSchemaV1<unknown[], Run> | undefined;
   const taskName = options.name;
 
   const parseArgs = (args: readonly unknown[]): Run => {
     if (!schema) return args as unknown as Run;
-    const result = schema.safeParse(args);
-    if (result.success) return result.data;
-    const problems = result.error.issues.map(
-      (issue) => `args${issue.path.map((part) => `[${String(part)}]`).join('')}: ${issue.message}`,
-    );
-    throw new ValidationError(`${taskName}: ${problems.join('; ')}`, { cause: result.error });
+    const result = schema['~standard'].validate(args);
+    if (isPromiseLike(result)) {
+      // parseArgs answers synchronously (push checks every task before it sends
+      // anything), so a schema that can only answer later is refused, and its
+      // pending answer is dropped without an unhandled rejection.
+      result.then(undefined, () => {});
+      throw new ValidationError(
+        `${taskName}: the args schema validates asynchronously; pgtq needs a synchronous one (no async refinements or transforms)`,
+      );
+    }
+    if (!result.issues) return result.value;
+    throw new ValidationError(`${taskName}: ${describeIssues(result)}`, { cause: result.issues });
   };
 
   const run = async (context: TaskContext, args: readonly unknown[]): Promise<Awaited<R>> =>
@@ -115,4 +121,18 @@ export function createHandler<A extends unknown[], R, Run extends unknown[]>(
     run,
     parseArgs,
   });
+}
+
+/** `args[0][email]: Invalid email address`, for each issue. */
+function describeIssues(result: Extract<StandardResult<unknown>, { issues: unknown }>): string {
+  return result.issues
+    .map((issue) => {
+      const path = (issue.path ?? []).map((part) => (typeof part === 'object' ? part.key : part));
+      return `args${path.map((part) => `[${String(part)}]`).join('')}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === 'function';
 }

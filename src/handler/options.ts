@@ -1,6 +1,7 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { taskName } from '../config.js';
 import { isQueryable, type Queryable } from '../db/queryable.js';
+import { isStandardSchema, type StandardSchemaV1 } from './standard-schema.js';
 
 const int32 = z.number().int().min(-2147483648).max(2147483647);
 
@@ -23,9 +24,15 @@ export const handlerOptions = z
   .object({
     /** The task name stored in the database. @default the function's name */
     name: taskName.optional(),
-    /** A zod schema of the argument tuple, checked at push and again before each run. */
+    /**
+     * A schema of the argument tuple (zod, valibot, arktype: any Standard Schema), checked
+     * at push and again before each run. Its check must be synchronous.
+     */
     args: z
-      .custom<z.ZodType<unknown[]>>((value) => value instanceof z.ZodType, 'expected a zod schema')
+      .custom<StandardSchemaV1<unknown[], unknown[]>>(
+        isStandardSchema,
+        'expected a schema implementing Standard Schema (zod 3.24+ or 4, valibot, arktype)',
+      )
       .optional(),
     /** Attempts before the task fails for good. @default 10 */
     maxAttempts: z.number().int().min(1).max(1_000_000).optional(),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { parse } from '../config.js';
 import { asError } from '../errors.js';
 import { Presence } from '../presence.js';

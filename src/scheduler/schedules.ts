@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { parse, taskName as taskNameSchema } from '../config.js';
 import type { Queryable } from '../db/queryable.js';
 import type { ScheduleRow } from '../db/schedule-rows.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import type { TaskInfo } from '../handler/context.js';
 import type { TaskHooks } from './run-task.js';
 

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { commands } from '../../src/cli/commands/index.js';
 import { described, lines, pgtq, STACK_FRAME, UNREACHABLE } from '../helpers/cli.js';
@@ -415,6 +415,18 @@ describe('--help', () => {
     expect((await pgtq(['push', '--help'])).stdout).toContain('--max-attempts <n>');
     expect((await pgtq(['stats', '--help'])).stdout).toContain('--watch');
     expect((await pgtq(['demo', '--help'])).stdout).toContain('--keep');
+  });
+});
+
+describe('--version', () => {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+
+  // Without DATABASE_URL: the version needs no database.
+  it.each(['--version', '-V'])('pgtq %s prints the package version and exits 0', async (flag) => {
+    const result = await pgtq([flag]);
+    expect(result.code, described(result)).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(`${version}\n`);
   });
 });
 

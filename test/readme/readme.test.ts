@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, expect, it, vi } from 'vitest';
 import { databaseUrl, dropSchema, uniqueSchemaName } from '../helpers/database.js';
+import { useTestSchema } from '../helpers/queue.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -13,6 +14,8 @@ function codeAfter(heading: string): string {
 }
 
 const schema = uniqueSchemaName('pgtq_readme');
+/** A migrated schema of its own for the README's SQL. */
+const db = await useTestSchema('pgtq_readme_sql');
 afterAll(() => dropSchema(schema));
 
 it("the README's example runs as written", async () => {
@@ -28,4 +31,20 @@ it("the README's example runs as written", async () => {
     log.mockRestore();
     delete process.env.PGTQ_SCHEMA;
   }
+});
+
+it("the README's task_history queries run on the view, and the first has the demo's columns", async () => {
+  const section = readme.slice(readme.indexOf('## Tables and views'), readme.indexOf('## Operating pgtq'));
+  const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  const statements = block
+    .split(';')
+    .map((statement) => statement.replace(/--.*$/gm, '').trim())
+    .filter(Boolean);
+  expect(statements).toHaveLength(3);
+  const columns: string[][] = [];
+  for (const statement of statements) {
+    const result = await db.pool.query(statement.replaceAll('pgtq.', `"${db.schema}".`));
+    columns.push(result.fields.map((field) => field.name));
+  }
+  expect(columns[0]).toEqual(['name', 'state', 'count', 'max_attempts', 'avg_wait_ms', 'avg_run_ms']);
 });

@@ -140,7 +140,9 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
         `SELECT queue, state, count, oldest_age FROM ${schema}.queue_summary`,
       );
       out.write(table(summary.rows));
-      say(`\nSELECT name, state, count(*), avg(run_time) FROM pgtq_demo.task_history GROUP BY 1, 2;`);
+      say(
+        '\nSELECT name, state, count(*), max(attempts), avg(wait_time), avg(run_time) FROM pgtq_demo.task_history GROUP BY 1, 2;   -- times in ms',
+      );
       const history = await q.pool.query(
         `SELECT name, state, count(*)::int AS count, max(attempts) AS max_attempts,
                 round(avg(extract(epoch FROM wait_time)) * 1000, 1) AS avg_wait_ms,
