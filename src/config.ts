@@ -35,7 +35,7 @@ const connectionOptions = z
     ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
     /** An existing pool to use; pgtq never ends a pool it did not create. */
     // z.custom, not z.instanceof: its declared type exists in every zod that pgtq supports
-    pool: z.custom<pg.Pool>((value) => value instanceof pg.Pool, 'expected a pg.Pool').optional(),
+    pool: z.custom<pg.Pool>(isPool, 'expected a pg.Pool').optional(),
     /** Size of the pool pgtq creates. @default 10 */
     max: z.number().int().positive().optional(),
     /** Schema holding pgtq's tables and functions. @default $PGTQ_SCHEMA, else 'pgtq' */
@@ -44,6 +44,20 @@ const connectionOptions = z
     logger: logger.optional(),
   })
   .strict();
+
+/** A pg.Pool, also one from the app's own copy of pg (another version than pgtq's). */
+function isPool(value: unknown): boolean {
+  if (value instanceof pg.Pool) return true;
+  const pool = value as Partial<pg.Pool> | null;
+  return (
+    typeof pool === 'object' &&
+    pool !== null &&
+    typeof pool.connect === 'function' &&
+    typeof pool.query === 'function' &&
+    typeof pool.on === 'function' &&
+    typeof pool.options === 'object'
+  );
+}
 
 export type ConnectionOptions = z.input<typeof connectionOptions>;
 /** A connection string, connection options, or `{ pool }`. */

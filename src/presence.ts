@@ -47,6 +47,8 @@ export class Presence extends PeriodicService {
     const { statements, db, intervalMs } = this.#options;
     await statements.beatProcess(db, this.#process, intervalMs * BEATS_HELD);
     this.#beaten = true;
+    // A first beat that stop() did not wait for (it hung) may land after the row was removed.
+    if (this.state === 'stopping' || this.state === 'stopped') await this.#remove();
   }
 
   /** The first beat is the process's first query: an unmigrated schema is said plainly here. */
@@ -62,7 +64,10 @@ export class Presence extends PeriodicService {
   }
 
   protected override async afterStop(): Promise<void> {
-    if (!this.#beaten) return;
+    if (this.#beaten) await this.#remove();
+  }
+
+  async #remove(): Promise<void> {
     try {
       await this.#options.statements.removeProcess(this.#options.db, this.#process.id);
     } catch (error) {
