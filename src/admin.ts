@@ -2,8 +2,9 @@ import { z } from 'zod/v4';
 import { parse } from './config.js';
 import { inBatches } from './db/batches.js';
 import type { Queryable } from './db/queryable.js';
-import type { ProcessRow, QueueSummaryRow, Statements, TaskRow } from './db/statements.js';
-import { ValidationError } from './errors.js';
+import type { Statements } from './db/statements.js';
+import type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
+import { TaskNotFoundError, ValidationError } from './errors.js';
 import { TASK_STATES, type TaskState } from './states.js';
 
 /** Bulk operations (flush, retryFailed) work in batches this big, each its own transaction. */
@@ -78,6 +79,12 @@ export class Admin {
       limit: f.limit,
       beforeId: f.beforeId ?? null,
     });
+  }
+
+  async getTask(id: string): Promise<TaskRow> {
+    const task = await this.#statements.getTask(this.#db, id);
+    if (!task) throw new TaskNotFoundError(id);
+    return task;
   }
 
   /** Counts by state and the oldest task's age: of this queue, or of every queue in the schema. */

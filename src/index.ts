@@ -1,7 +1,7 @@
 export { type CancelResult, isTaskId, type ProgressOptions, type TaskFilter } from './admin.js';
 export type { Connection, ConnectionOptions } from './config.js';
 export type { Queryable } from './db/queryable.js';
-export type { ProcessRow, QueueSummaryRow, TaskRow } from './db/statements.js';
+export type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
 export {
   ConfigError,
   DuplicateHandlerError,

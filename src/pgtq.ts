@@ -1,18 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { Admin, type CancelResult, type ProgressOptions, type TaskFilter } from './admin.js';
 import { type Connection, parse, queueName, resolveConnection } from './config.js';
 import { Listener } from './db/listener.js';
 import { migrate } from './db/migrate.js';
-import { type ProcessRow, type QueueSummaryRow, Statements, type TaskRow } from './db/statements.js';
-import { ConfigError, DuplicateHandlerError, TaskNotFoundError } from './errors.js';
-import { type AnyHandler, createHandler, type Handler, type HandlerFunction } from './handler/handler.js';
-import {
-  backoffOptions,
-  type HandlerOptionsInput,
-  handlerOptions,
-  type PushOptions,
-} from './handler/options.js';
+import { Statements } from './db/statements.js';
+import type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
+import { ConfigError } from './errors.js';
+import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } from './handler/handler.js';
+import type { HandlerOptionsInput, PushOptions } from './handler/options.js';
 import { type PushItem, pushTasks } from './handler/push.js';
 import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './handler/standard-schema.js';
 import type { Logger } from './logger.js';
@@ -28,7 +23,7 @@ import {
 } from './scheduler/schedules.js';
 import type { ResultOptions, TaskRef } from './task-ref.js';
 import { waitForResult } from './task-result.js';
-import { ClaimedTask } from './worker/claimed-task.js';
+import { type ClaimedTask, type PopOptions, popTask } from './worker/claimed-task.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
 
 /** Options of a handler with an argument schema: the function's arguments are inferred from it. */
@@ -37,8 +32,6 @@ type WithArgs<S extends StandardSchemaV1<unknown[], unknown[]>> = Omit<HandlerOp
 };
 /** One task of `pushMany`: a task name, its arguments, and its own push options. */
 export type TaskToPush = { name: string; args: readonly unknown[] } & Omit<PushOptions, 'client'>;
-
-const DEFAULT_LEASE_MS = 20_000;
 
 /**
  * A named queue in a PostgreSQL database: register handlers on it, push tasks to
@@ -89,6 +82,8 @@ export class PgTq {
         return queue.#logger;
       },
       listener: () => this.#openListener(),
+      pushTasks: (items, options) => pushTasks(this.#runtime, items, options),
+      result: (id, options) => waitForResult(this.#runtime, id, options ?? {}),
     };
     if (this.#ownsPool) {
       // A connection that dies (a restart, a failover, pg_terminate_backend) must never
@@ -143,18 +138,8 @@ export class PgTq {
     optionsOrFn: HandlerOptionsInput | HandlerFunction<unknown[], unknown>,
     maybeFn?: HandlerFunction<unknown[], unknown>,
   ): AnyHandler {
-    const fn = typeof optionsOrFn === 'function' ? optionsOrFn : maybeFn;
-    if (typeof fn !== 'function') throw new ConfigError('handler: expected a function');
-    const options = parse(
-      handlerOptions,
-      typeof optionsOrFn === 'function' ? {} : optionsOrFn,
-      'handler options',
-    );
-    const name = options.name ?? fn.name;
-    if (!name) throw new ConfigError('handler: an anonymous function needs a name: q.handler({ name }, fn)');
-    if (this.#handlers.has(name)) throw new DuplicateHandlerError(name);
-    const handler = createHandler(this.#handlerHost(), { ...options, name }, fn) as unknown as AnyHandler;
-    this.#handlers.set(name, handler);
+    const handler = defineHandler(this.#runtime, this.#handlers, optionsOrFn, maybeFn);
+    this.#handlers.set(handler.taskName, handler);
     return handler;
   }
 
@@ -163,33 +148,22 @@ export class PgTq {
    * handlers registered, the name must be one of them and its arguments are checked.
    */
   async push(name: string, args: readonly unknown[] = [], options: PushOptions = {}): Promise<TaskRef> {
-    const [ref] = await pushTasks(this.#pushTarget(), [{ name, args }], options);
+    const [ref] = await this.#runtime.pushTasks([{ name, args }], options);
     return ref as TaskRef;
   }
 
   /** Pushes many tasks, each with its own name, arguments and options, in one round trip. */
   pushMany(tasks: readonly TaskToPush[], options: Pick<PushOptions, 'client'> = {}): Promise<TaskRef[]> {
     const items = tasks.map(({ name, args, ...own }): PushItem => ({ name, args, options: own }));
-    return pushTasks(this.#pushTarget(), items, options);
+    return this.#runtime.pushTasks(items, options);
   }
 
   /**
    * Claims the next ready task of this queue, or returns null. The claim holds a
    * lease of `leaseMs`; call `complete` or `fail` on the task before it runs out.
    */
-  async pop(options: { names?: readonly string[]; leaseMs?: number } = {}): Promise<ClaimedTask | null> {
-    const leaseId = randomUUID();
-    const [row] = await this.statements.claimMany(this.pool, {
-      queue: this.name,
-      names: options.names ?? null,
-      limit: 1,
-      leaseId,
-      leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
-      workerId: `pop:${process.pid}`,
-    });
-    if (!row) return null;
-    const backoff = this.#handlers.get(row.name)?.options.backoff ?? backoffOptions.parse({});
-    return new ClaimedTask(row, leaseId, { statements: this.statements, db: this.pool, backoff });
+  pop(options: PopOptions = {}): Promise<ClaimedTask | null> {
+    return popTask(this.#runtime, options);
   }
 
   /** A worker running this queue's tasks; call `start()`. */
@@ -220,24 +194,22 @@ export class PgTq {
     args: readonly unknown[] = [],
     options: ScheduleOptions = {},
   ): Promise<void> {
-    return defineSchedule(this, name, cron, task, args, options);
+    return defineSchedule(this.#runtime, name, cron, task, args, options);
   }
 
   /** Removes a schedule; returns whether it existed. */
   unschedule(name: string): Promise<boolean> {
-    return removeSchedule(this, name);
+    return removeSchedule(this.#runtime, name);
   }
 
   /** This queue's schedules. */
   schedules(): Promise<ScheduleInfo[]> {
-    return listSchedules(this);
+    return listSchedules(this.#runtime);
   }
 
   /** One task by id, pending or finished. */
-  async getTask(id: string) {
-    const task = await this.statements.getTask(this.pool, id);
-    if (!task) throw new TaskNotFoundError(id);
-    return task;
+  getTask(id: string): Promise<TaskRow> {
+    return this.#admin.getTask(id);
   }
 
   /** Tasks of this queue, pending or finished, newest first. */
@@ -298,7 +270,7 @@ export class PgTq {
    * woken by NOTIFY; rejects with TaskFailedError if it fails or is cancelled.
    */
   result<R = unknown>(id: string, options: ResultOptions = {}): Promise<R> {
-    return waitForResult<R>(this.#runtime, id, options);
+    return this.#runtime.result<R>(id, options);
   }
 
   /** The LISTEN connection shared by this instance's workers and waiters. */
@@ -323,28 +295,5 @@ export class PgTq {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #pushTarget() {
-    return {
-      name: this.name,
-      pool: this.pool,
-      statements: this.statements,
-      handlers: this.#handlers,
-      result: this.result.bind(this),
-    };
-  }
-
-  #handlerHost() {
-    const runtime = this.#runtime;
-    return {
-      name: this.name,
-      pool: this.pool,
-      get logger() {
-        return runtime.logger;
-      },
-      pushTasks: (items: readonly PushItem[], options: PushOptions) =>
-        pushTasks(this.#pushTarget(), items, options),
-    };
   }
 }

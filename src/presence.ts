@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Queryable } from './db/queryable.js';
-import type { ProcessInput, Statements } from './db/statements.js';
+import type { Statements } from './db/statements.js';
+import type { ProcessInput } from './db/task-rows.js';
 import { notMigrated } from './errors.js';
 import { PeriodicService } from './service.js';
 

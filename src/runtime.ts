@@ -2,7 +2,10 @@ import type pg from 'pg';
 import type { Listener } from './db/listener.js';
 import type { Statements } from './db/statements.js';
 import type { AnyHandler } from './handler/handler.js';
+import type { PushOptions } from './handler/options.js';
+import type { PushItem } from './handler/push.js';
 import type { Logger } from './logger.js';
+import type { ResultOptions, TaskRef } from './task-ref.js';
 
 /**
  * What workers and schedulers need from their queue: its connections, its SQL,
@@ -19,4 +22,8 @@ export interface Runtime {
   readonly logger: Logger;
   /** The queue's shared LISTEN connection, opened on first use. */
   listener(): Listener;
+  /** Checks and stores tasks of this queue (see pushTasks). */
+  pushTasks(items: readonly PushItem[], options: PushOptions): Promise<TaskRef[]>;
+  /** Waits for a task's result (see waitForResult). */
+  result<R>(id: string, options?: ResultOptions): Promise<R>;
 }

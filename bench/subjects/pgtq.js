@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { renderSql } from '../../dist/db/statements.js';
+import { renderSql } from '../../dist/db/sql-files.js';
 import { PgTq } from '../../dist/index.js';
 import { cleanUp, dropSchema, now, quoteIdent, WorkerSubject } from '../harness.js';
 

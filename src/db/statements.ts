@@ -1,154 +1,22 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { FinishedState, TaskState } from '../states.js';
-import { type Queryable, quoteIdent } from './queryable.js';
+import type { Queryable } from './queryable.js';
 import type { DueScheduleRow, PendingScheduleRow, ScheduleInput, ScheduleRow } from './schedule-rows.js';
+import { SqlFiles } from './sql-files.js';
+import type {
+  ClaimedRow,
+  FinishInput,
+  ProcessInput,
+  ProcessRow,
+  PushInput,
+  QueueSummaryRow,
+  RetryInput,
+  TaskListInput,
+  TaskRow,
+} from './task-rows.js';
 
-const SQL_DIR = new URL('../../sql/', import.meta.url);
-const sources = new Map<string, string>();
-
-function source(file: string): string {
-  let text = sources.get(file);
-  if (text === undefined) {
-    text = readFileSync(new URL(`${file}.sql`, SQL_DIR), 'utf8');
-    sources.set(file, text);
-  }
-  return text;
-}
-
-/** The SQL of `sql/<file>.sql` with `:schema` replaced by the quoted schema name. */
-export function renderSql(file: string, schema: string): string {
-  return source(file).replace(/(?<![:\w]):schema\b/g, quoteIdent(schema));
-}
-
-export interface ClaimedRow {
-  id: string;
-  queue: string;
-  name: string;
-  args: unknown[];
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  key: string | null;
-  run_at: Date;
-  created_at: Date;
-  lease_expires_at: Date;
-}
-
-export interface TaskRow {
-  id: string;
-  queue: string;
-  name: string;
-  args: unknown[];
-  state: TaskState;
-  priority: number;
-  run_at: Date;
-  attempts: number;
-  max_attempts: number;
-  key: string | null;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-  result: unknown;
-  error: string | null;
-}
-
-export interface PushInput {
-  queue: string;
-  name: string;
-  args: readonly unknown[];
-  priority?: number | undefined;
-  run_at?: Date | undefined;
-  delay_ms?: number | undefined;
-  max_attempts?: number | undefined;
-  key?: string | undefined;
-}
-
-export interface TaskListInput {
-  queue: string;
-  states: readonly TaskState[] | null;
-  name: string | null;
-  key: string | null;
-  limit: number;
-  beforeId: string | null;
-}
-
-export interface ProcessInput {
-  id: string;
-  kind: 'worker' | 'scheduler';
-  queue: string;
-  hostname: string;
-  pid: number;
-  details: Record<string, unknown>;
-}
-
-export interface FinishInput {
-  id: string;
-  lease_id: string;
-  state: FinishedState;
-  started_at?: Date | undefined;
-  result?: unknown;
-  error?: string | null;
-}
-
-export interface RetryInput {
-  id: string;
-  lease_id: string;
-  delay_ms: number;
-  error: string;
-}
-
-/** A row of the queue_summary view. */
-export interface QueueSummaryRow {
-  queue: string;
-  state: TaskState;
-  count: number;
-  oldest_run_at: Date;
-  /** The oldest task's age to the second, as PostgreSQL prints an interval ('00:00:02'). */
-  oldest_age: string;
-  oldest_age_ms: number;
-}
-
-/** A worker or scheduler alive now (the live_processes view). */
-export interface ProcessRow {
-  kind: 'worker' | 'scheduler';
-  queue: string;
-  id: string;
-  hostname: string;
-  pid: number;
-  running: number;
-  started_at: Date;
-  heartbeat_at: Date;
-  silent_ms: number;
-  details: Record<string, unknown>;
-}
-
-/**
- * The typed wrapper of each file in sql/, rendered for one schema and run as a
- * named prepared statement, so each connection parses and plans it once.
- */
-export class Statements {
-  readonly schema: string;
-  readonly #texts = new Map<string, { name: string; text: string }>();
-  readonly #tag: string;
-
-  constructor(schema: string) {
-    this.schema = schema;
-    this.#tag = createHash('sha1').update(schema).digest('hex').slice(0, 10);
-  }
-
-  async #run<R extends object>(db: Queryable, file: string, values: unknown[]): Promise<R[]> {
-    let statement = this.#texts.get(file);
-    if (!statement) {
-      statement = { name: `pgtq_${file}_${this.#tag}`, text: renderSql(file, this.schema) };
-      this.#texts.set(file, statement);
-    }
-    const result = await db.query<R & import('pg').QueryResultRow>({ ...statement, values });
-    return result.rows;
-  }
-
+/** The typed wrapper of each file in sql/, for one schema. */
+export class Statements extends SqlFiles {
   pushMany(db: Queryable, tasks: readonly PushInput[], now: Date | null = null) {
-    return this.#run<{ ord: string; id: string | null; inserted: boolean }>(db, 'task_push_many', [
+    return this.run<{ ord: string; id: string | null; inserted: boolean }>(db, 'task_push_many', [
       JSON.stringify(tasks),
       now,
     ]);
@@ -156,7 +24,7 @@ export class Statements {
 
   /** One task: the same rules as pushMany, in a cheaper statement (see sql/task_push_one.sql). */
   pushOne(db: Queryable, task: PushInput, now: Date | null = null) {
-    return this.#run<{ id: string | null; inserted: boolean }>(db, 'task_push_one', [
+    return this.run<{ id: string | null; inserted: boolean }>(db, 'task_push_one', [
       task.queue,
       task.name,
       JSON.stringify(task.args),
@@ -181,7 +49,7 @@ export class Statements {
     },
     now: Date | null = null,
   ) {
-    return this.#run<ClaimedRow>(db, 'task_claim_many', [
+    return this.run<ClaimedRow>(db, 'task_claim_many', [
       claim.queue,
       claim.names,
       claim.limit,
@@ -194,17 +62,17 @@ export class Statements {
 
   /** Returns the ids that were finished; a missing id lost its lease. */
   finishMany(db: Queryable, outcomes: readonly FinishInput[], now: Date | null = null) {
-    return this.#run<{ id: string }>(db, 'task_finish_many', [JSON.stringify(outcomes), now]);
+    return this.run<{ id: string }>(db, 'task_finish_many', [JSON.stringify(outcomes), now]);
   }
 
   /** Returns the ids that were sent back; a missing id lost its lease. */
   retryMany(db: Queryable, retries: readonly RetryInput[], now: Date | null = null) {
-    return this.#run<{ id: string }>(db, 'task_retry_many', [JSON.stringify(retries), now]);
+    return this.run<{ id: string }>(db, 'task_retry_many', [JSON.stringify(retries), now]);
   }
 
   /** Returns the ids that went back to ready; a missing id lost its lease. */
   releaseMany(db: Queryable, held: readonly { id: string; lease_id: string }[]) {
-    return this.#run<{ id: string }>(db, 'task_release_many', [JSON.stringify(held)]);
+    return this.run<{ id: string }>(db, 'task_release_many', [JSON.stringify(held)]);
   }
 
   /** Extends the leases still held; see sql/task_heartbeat_many.sql. */
@@ -214,7 +82,7 @@ export class Statements {
     leaseMs: number,
     now: Date | null = null,
   ) {
-    return this.#run<{ id: string; cancel_requested: boolean }>(db, 'task_heartbeat_many', [
+    return this.run<{ id: string; cancel_requested: boolean }>(db, 'task_heartbeat_many', [
       JSON.stringify(held),
       leaseMs,
       now,
@@ -223,23 +91,23 @@ export class Statements {
 
   /** Creates the missing daily history partitions of [day, day + days); returns how many. */
   async createHistoryPartitions(db: Queryable, days: number, day: Date | null = null): Promise<number> {
-    const [row] = await this.#run<{ created: number }>(db, 'history_partitions_create', [day, days]);
+    const [row] = await this.run<{ created: number }>(db, 'history_partitions_create', [day, days]);
     return row?.created ?? 0;
   }
 
   async promoteDue(db: Queryable, limit: number, now: Date | null = null): Promise<number> {
-    const [row] = await this.#run<{ promoted: number }>(db, 'task_promote_due', [limit, now]);
+    const [row] = await this.run<{ promoted: number }>(db, 'task_promote_due', [limit, now]);
     return row?.promoted ?? 0;
   }
 
   /** Milliseconds until the next scheduled task is due (≤ 0: one is due), or null if none is scheduled. */
   async nextDueInMs(db: Queryable, now: Date | null = null): Promise<number | null> {
-    const [row] = await this.#run<{ due_in_ms: string | null }>(db, 'task_next_due', [now]);
+    const [row] = await this.run<{ due_in_ms: string | null }>(db, 'task_next_due', [now]);
     return row?.due_in_ms == null ? null : Number(row.due_in_ms);
   }
 
   async rescueExpired(db: Queryable, limit: number, now: Date | null = null) {
-    const [row] = await this.#run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [
+    const [row] = await this.run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [
       limit,
       now,
     ]);
@@ -247,61 +115,61 @@ export class Statements {
   }
 
   listHistoryPartitions(db: Queryable) {
-    return this.#run<{ name: string; ends_at: Date; has_failed: boolean }>(db, 'history_partitions_list', []);
+    return this.run<{ name: string; ends_at: Date; has_failed: boolean }>(db, 'history_partitions_list', []);
   }
 
   async getTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
-    const rows = await this.#run<TaskRow>(db, 'task_get', [id]);
+    const rows = await this.run<TaskRow>(db, 'task_get', [id]);
     return rows[0];
   }
 
   // Administration: each calls a function of migrations/1763800000003_admin.sql.
 
   listTasks(db: Queryable, f: TaskListInput) {
-    return this.#run<TaskRow>(db, 'task_list', [f.queue, f.states, f.name, f.key, f.limit, f.beforeId]);
+    return this.run<TaskRow>(db, 'task_list', [f.queue, f.states, f.name, f.key, f.limit, f.beforeId]);
   }
 
   async retryTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {
-    const rows = await this.#run<{ id: string }>(db, 'task_retry_ids', [ids]);
+    const rows = await this.run<{ id: string }>(db, 'task_retry_ids', [ids]);
     return rows.map((row) => row.id);
   }
 
   async retryFailed(db: Queryable, queue: string, name: string | null, limit: number): Promise<number> {
-    const [row] = await this.#run<{ retried: number }>(db, 'task_retry_failed', [queue, name, limit]);
+    const [row] = await this.run<{ retried: number }>(db, 'task_retry_failed', [queue, name, limit]);
     return row?.retried ?? 0;
   }
 
   cancelTasks(db: Queryable, ids: readonly string[], reason: string) {
-    return this.#run<{ id: string; outcome: 'cancelled' | 'cancel_requested' }>(db, 'task_cancel', [
+    return this.run<{ id: string; outcome: 'cancelled' | 'cancel_requested' }>(db, 'task_cancel', [
       ids,
       reason,
     ]);
   }
 
   async rescheduleTask(db: Queryable, id: string, runAt: Date): Promise<boolean> {
-    const [row] = await this.#run<{ moved: boolean }>(db, 'task_reschedule', [id, runAt]);
+    const [row] = await this.run<{ moved: boolean }>(db, 'task_reschedule', [id, runAt]);
     return row?.moved ?? false;
   }
 
   async deleteTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {
-    const rows = await this.#run<{ id: string }>(db, 'task_delete', [ids]);
+    const rows = await this.run<{ id: string }>(db, 'task_delete', [ids]);
     return rows.map((row) => row.id);
   }
 
   async queueLength(db: Queryable, queue: string): Promise<number> {
-    const [row] = await this.#run<{ length: number }>(db, 'queue_length', [queue]);
+    const [row] = await this.run<{ length: number }>(db, 'queue_length', [queue]);
     return row?.length ?? 0;
   }
 
   async flushQueue(db: Queryable, queue: string, limit: number): Promise<number> {
-    const [row] = await this.#run<{ deleted: number }>(db, 'queue_flush', [queue, limit]);
+    const [row] = await this.run<{ deleted: number }>(db, 'queue_flush', [queue, limit]);
     return row?.deleted ?? 0;
   }
 
   // Liveness: sql/process_*.sql, used by src/presence.ts.
 
   async beatProcess(db: Queryable, p: ProcessInput, holdMs: number): Promise<void> {
-    await this.#run(db, 'process_beat', [
+    await this.run(db, 'process_beat', [
       p.id,
       p.kind,
       p.queue,
@@ -313,19 +181,19 @@ export class Statements {
   }
 
   async removeProcess(db: Queryable, id: string): Promise<void> {
-    await this.#run(db, 'process_remove', [id]);
+    await this.run(db, 'process_remove', [id]);
   }
 
   listProcesses(db: Queryable) {
-    return this.#run<ProcessRow>(db, 'process_list', []);
+    return this.run<ProcessRow>(db, 'process_list', []);
   }
 
   listQueueSummary(db: Queryable, queue: string | null) {
-    return this.#run<QueueSummaryRow>(db, 'queue_summary_list', [queue]);
+    return this.run<QueueSummaryRow>(db, 'queue_summary_list', [queue]);
   }
 
   async checkScheduler(db: Queryable, queue: string, graceMs: number) {
-    const [row] = await this.#run<{ overdue: number; scheduler_alive: boolean }>(
+    const [row] = await this.run<{ overdue: number; scheduler_alive: boolean }>(
       db,
       'process_scheduler_check',
       [queue, graceMs],
@@ -336,7 +204,7 @@ export class Statements {
   // Cron schedules: sql/schedule_*.sql, used by src/scheduler/schedules.ts and cron-service.ts.
 
   async upsertSchedule(db: Queryable, s: ScheduleInput): Promise<void> {
-    await this.#run(db, 'schedule_upsert', [
+    await this.run(db, 'schedule_upsert', [
       s.queue,
       s.name,
       s.cron,
@@ -351,16 +219,16 @@ export class Statements {
   }
 
   async deleteSchedule(db: Queryable, queue: string, name: string): Promise<boolean> {
-    const [row] = await this.#run<{ removed: boolean }>(db, 'schedule_delete', [queue, name]);
+    const [row] = await this.run<{ removed: boolean }>(db, 'schedule_delete', [queue, name]);
     return row?.removed ?? false;
   }
 
   listSchedules(db: Queryable, queue: string) {
-    return this.#run<ScheduleRow>(db, 'schedule_list', [queue]);
+    return this.run<ScheduleRow>(db, 'schedule_list', [queue]);
   }
 
   listPendingSchedules(db: Queryable, limit: number, now: Date | null = null) {
-    return this.#run<PendingScheduleRow>(db, 'schedule_list_pending', [limit, now]);
+    return this.run<PendingScheduleRow>(db, 'schedule_list_pending', [limit, now]);
   }
 
   async setScheduleNext(
@@ -374,7 +242,7 @@ export class Statements {
       error: string | null;
     },
   ): Promise<void> {
-    await this.#run(db, 'schedule_set_next', [s.queue, s.name, s.cron, s.tz, s.nextFireAt, s.error]);
+    await this.run(db, 'schedule_set_next', [s.queue, s.name, s.cron, s.tz, s.nextFireAt, s.error]);
   }
 
   async lockDueSchedule(
@@ -383,13 +251,13 @@ export class Statements {
     name: string,
     now: Date | null = null,
   ): Promise<DueScheduleRow | undefined> {
-    const [row] = await this.#run<DueScheduleRow>(db, 'schedule_lock_due', [queue, name, now]);
+    const [row] = await this.run<DueScheduleRow>(db, 'schedule_lock_due', [queue, name, now]);
     return row;
   }
 
   /** Returns the fire times not recorded before. */
   async claimScheduleFires(db: Queryable, queue: string, name: string, fireAts: readonly Date[]) {
-    const rows = await this.#run<{ fire_at: Date }>(db, 'schedule_claim_fires', [queue, name, fireAts]);
+    const rows = await this.run<{ fire_at: Date }>(db, 'schedule_claim_fires', [queue, name, fireAts]);
     return rows.map((row) => row.fire_at);
   }
 
@@ -398,7 +266,7 @@ export class Statements {
     s: { queue: string; name: string; claimed: readonly Date[]; nextFireAt: Date; latestDue: Date | null },
     now: Date | null = null,
   ) {
-    return this.#run<{ fire_at: Date; task_id: string }>(db, 'schedule_fire', [
+    return this.run<{ fire_at: Date; task_id: string }>(db, 'schedule_fire', [
       s.queue,
       s.name,
       s.claimed,
@@ -409,7 +277,7 @@ export class Statements {
   }
 
   async nextScheduleWake(db: Queryable, now: Date | null = null): Promise<Date | null> {
-    const [row] = await this.#run<{ wake_at: Date | null }>(db, 'schedule_next_wake', [now]);
+    const [row] = await this.run<{ wake_at: Date | null }>(db, 'schedule_next_wake', [now]);
     return row?.wake_at ?? null;
   }
 }

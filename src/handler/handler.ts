@@ -1,11 +1,17 @@
 import type pg from 'pg';
 import { parse } from '../config.js';
 import { withTransaction } from '../db/queryable.js';
-import { ValidationError } from '../errors.js';
+import { ConfigError, DuplicateHandlerError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskRef } from '../task-ref.js';
 import type { TaskContext } from './context.js';
-import { type HandlerOptions, type PushOptions, pushOptions } from './options.js';
+import {
+  type HandlerOptions,
+  type HandlerOptionsInput,
+  handlerOptions,
+  type PushOptions,
+  pushOptions,
+} from './options.js';
 import type { StandardResult, StandardSchemaV1 } from './standard-schema.js';
 
 export type HandlerFunction<A extends unknown[], R> = (this: TaskContext, ...args: A) => R | Promise<R>;
@@ -45,7 +51,8 @@ export type AnyHandler = Handler<never[], unknown, unknown[]>;
 
 /** What a handler needs from its queue. */
 export interface HandlerHost {
-  readonly name: string;
+  /** The queue's name. */
+  readonly queue: string;
   readonly pool: pg.Pool;
   readonly logger: Logger;
   pushTasks(
@@ -113,7 +120,7 @@ export function createHandler<A extends unknown[], R, Run extends unknown[]>(
   const defaultPusher = pusher({});
   return Object.assign(direct, {
     taskName,
-    queueName: host.name,
+    queueName: host.queue,
     options: Object.freeze({ ...options }),
     push: defaultPusher.push,
     pushMany: defaultPusher.pushMany,
@@ -135,4 +142,27 @@ function describeIssues(result: Extract<StandardResult<unknown>, { issues: unkno
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Makes a handler from `q.handler`'s arguments: `fn`, or options and `fn`. Its name
+ * is `options.name` or the function's, and must be new among `registered`.
+ */
+export function defineHandler(
+  host: HandlerHost,
+  registered: ReadonlyMap<string, AnyHandler>,
+  optionsOrFn: HandlerOptionsInput | HandlerFunction<unknown[], unknown>,
+  maybeFn?: HandlerFunction<unknown[], unknown>,
+): AnyHandler {
+  const fn = typeof optionsOrFn === 'function' ? optionsOrFn : maybeFn;
+  if (typeof fn !== 'function') throw new ConfigError('handler: expected a function');
+  const options = parse(
+    handlerOptions,
+    typeof optionsOrFn === 'function' ? {} : optionsOrFn,
+    'handler options',
+  );
+  const name = options.name ?? fn.name;
+  if (!name) throw new ConfigError('handler: an anonymous function needs a name: q.handler({ name }, fn)');
+  if (registered.has(name)) throw new DuplicateHandlerError(name);
+  return createHandler(host, { ...options, name }, fn) as unknown as AnyHandler;
 }

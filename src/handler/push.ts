@@ -1,6 +1,7 @@
 import { parse } from '../config.js';
 import type { Queryable } from '../db/queryable.js';
-import type { PushInput, Statements } from '../db/statements.js';
+import type { Statements } from '../db/statements.js';
+import type { PushInput } from '../db/task-rows.js';
 import { UnknownHandlerError, ValidationError } from '../errors.js';
 import { assertJson } from '../json.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
@@ -18,7 +19,7 @@ export interface PushItem {
 }
 
 export interface PushTarget extends ResultSource {
-  readonly name: string;
+  readonly queue: string;
   readonly pool: Queryable;
   readonly statements: Statements;
   readonly handlers: ReadonlyMap<string, AnyHandler>;
@@ -96,7 +97,7 @@ function toInput(
   handler?.parseArgs(item.args);
   assertJson(item.args, `${where || item.name}.args`);
   return {
-    queue: target.name,
+    queue: target.queue,
     name: item.name,
     args: item.args,
     priority: options.priority ?? handler?.options.priority,

@@ -34,10 +34,9 @@ export type ScheduleOptions = z.input<typeof scheduleOptions>;
 
 const scheduleName = z.string().min(1, 'a schedule name cannot be empty').max(200);
 
-/** The queue a schedule belongs to; a PgTq fits. */
+/** The queue a schedule belongs to. */
 export interface ScheduleTarget {
-  /** The queue's name. */
-  readonly name: string;
+  readonly queue: string;
   readonly pool: Queryable;
   readonly statements: Statements;
   /** The queue's handlers: when it has any, the task name must be one of them. */
@@ -105,7 +104,7 @@ export async function defineSchedule(
   handler?.parseArgs?.(args);
   assertJson(args, `${name}.args`);
   await target.statements.upsertSchedule(target.pool, {
-    queue: target.name,
+    queue: target.queue,
     name,
     cron: spec.expression,
     tz: spec.tz,
@@ -120,20 +119,20 @@ export async function defineSchedule(
 
 /** Removes a schedule (tasks it already pushed stay); returns whether there was one. */
 export function removeSchedule(target: ScheduleTarget, name: string): Promise<boolean> {
-  return target.statements.deleteSchedule(target.pool, target.name, name);
+  return target.statements.deleteSchedule(target.pool, target.queue, name);
 }
 
 /** The schedules of the target's queue, by name. */
 export async function listSchedules(target: ScheduleTarget): Promise<ScheduleInfo[]> {
-  const rows = await target.statements.listSchedules(target.pool, target.name);
+  const rows = await target.statements.listSchedules(target.pool, target.queue);
   return rows.map(toInfo);
 }
 
 function resolveHandler(target: ScheduleTarget, task: string | ScheduledHandler) {
   if (typeof task !== 'string') {
-    if (task.queueName !== undefined && task.queueName !== target.name) {
+    if (task.queueName !== undefined && task.queueName !== target.queue) {
       throw new ValidationError(
-        `handler "${task.taskName}" is registered on queue "${task.queueName}", not "${target.name}"`,
+        `handler "${task.taskName}" is registered on queue "${task.queueName}", not "${target.queue}"`,
       );
     }
     return task;

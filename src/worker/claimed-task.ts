@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/queryable.js';
-import type { ClaimedRow, Statements } from '../db/statements.js';
+import type { Statements } from '../db/statements.js';
+import type { ClaimedRow } from '../db/task-rows.js';
 import { LeaseLostError } from '../errors.js';
 import type { TaskInfo } from '../handler/context.js';
-import type { Backoff } from '../handler/options.js';
+import { type Backoff, backoffOptions } from '../handler/options.js';
+import type { Runtime } from '../runtime.js';
 import { failureOutcome, type Outcome, successOutcome } from './outcomes.js';
 import { recordOutcomes } from './record-outcomes.js';
 
@@ -62,4 +65,30 @@ export class ClaimedTask implements TaskInfo {
     if (lost.has(this.id)) throw new LeaseLostError(this.id);
     return outcome;
   }
+}
+
+/** How `pop()` claims. */
+export interface PopOptions {
+  /** Only tasks of these names. @default any */
+  names?: readonly string[];
+  /** How long the claim holds without complete() or fail(). @default 20_000 */
+  leaseMs?: number;
+}
+
+const DEFAULT_LEASE_MS = 20_000;
+
+/** Claims the next ready task of the runtime's queue, or returns null. */
+export async function popTask(runtime: Runtime, options: PopOptions): Promise<ClaimedTask | null> {
+  const leaseId = randomUUID();
+  const [row] = await runtime.statements.claimMany(runtime.pool, {
+    queue: runtime.queue,
+    names: options.names ?? null,
+    limit: 1,
+    leaseId,
+    leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+    workerId: `pop:${process.pid}`,
+  });
+  if (!row) return null;
+  const backoff = runtime.handlers.get(row.name)?.options.backoff ?? backoffOptions.parse({});
+  return new ClaimedTask(row, leaseId, { statements: runtime.statements, db: runtime.pool, backoff });
 }

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/queryable.js';
-import type { FinishInput, RetryInput, Statements } from '../db/statements.js';
+import type { Statements } from '../db/statements.js';
+import type { FinishInput, RetryInput } from '../db/task-rows.js';
 import type { Outcome } from './outcomes.js';
 
 const NO_PARTITION = '23514';

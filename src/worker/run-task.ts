@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { withTransaction } from '../db/queryable.js';
-import type { ClaimedRow, Statements } from '../db/statements.js';
+import type { Statements } from '../db/statements.js';
+import type { ClaimedRow } from '../db/task-rows.js';
 import { LeaseLostError, ValidationError } from '../errors.js';
 import type { TaskContext, TaskInfo } from '../handler/context.js';
 import type { AnyHandler } from '../handler/handler.js';

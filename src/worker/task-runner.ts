@@ -1,4 +1,4 @@
-import type { ClaimedRow } from '../db/statements.js';
+import type { ClaimedRow } from '../db/task-rows.js';
 import { asError, LeaseLostError, TimeoutError } from '../errors.js';
 import type { TaskInfo } from '../handler/context.js';
 import type { Runtime } from '../runtime.js';

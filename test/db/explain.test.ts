@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { beforeAll, expect, it } from 'vitest';
-import { renderSql } from '../../src/db/statements.js';
+import { renderSql } from '../../src/db/sql-files.js';
 import { useTestSchema } from '../helpers/queue.js';
 
 // The hot statements and the views, planned over a queue of 100,000 pending tasks

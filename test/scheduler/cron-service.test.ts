@@ -4,12 +4,14 @@ import { NotJsonError, UnknownHandlerError, ValidationError } from '../../src/in
 import type { Logger } from '../../src/logger.js';
 import { silentLogger } from '../../src/logger.js';
 import { CronService } from '../../src/scheduler/cron-service.js';
-import { defineSchedule, listSchedules, removeSchedule } from '../../src/scheduler/schedules.js';
+import { defineSchedule, listSchedules } from '../../src/scheduler/schedules.js';
 import { useTestSchema } from '../helpers/queue.js';
 
 const db = await useTestSchema('pgtq_cron');
 // One queue for everything: a cron service serves every schedule of the schema.
 const q = db.queue('cron');
+/** The queue, as the schedule functions see it: a producer with no handlers, so any task name goes. */
+const target = { queue: q.name, pool: q.pool, statements: q.statements };
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -42,7 +44,7 @@ afterEach(async () => {
 
 describe('firing', () => {
   it('enqueues exactly one task per fire time with three services running at once', async () => {
-    await defineSchedule(q, 'tick', '* * * * * *', 'tick_task', [1]);
+    await defineSchedule(target, 'tick', '* * * * * *', 'tick_task', [1]);
     const services = [service(), service(), service()];
     // first run: computes the first fire time, after t0
     await Promise.all(services.map((s) => s.runOnce(t0)));
@@ -61,12 +63,12 @@ describe('firing', () => {
       `SELECT fire_at, task_id::text AS task_id FROM :schema.schedule_fires WHERE name = 'tick' ORDER BY fire_at`,
     );
     expect(fires.map((fire) => fire.task_id)).toEqual(tasks.map((task) => task.id));
-    const [info] = await listSchedules(q);
+    const [info] = await listSchedules(target);
     expect(info).toMatchObject({ lastFiredAt: plus(10 * SECOND), nextFireAt: plus(11 * SECOND) });
   });
 
   it('pushes nothing twice when the same tick runs again', async () => {
-    await defineSchedule(q, 'again', '*/5 * * * * *', 'again_task');
+    await defineSchedule(target, 'again', '*/5 * * * * *', 'again_task');
     const s = service();
     await s.runOnce(t0);
     expect(await s.runOnce(plus(5 * SECOND))).toEqual({ fired: 1 });
@@ -76,8 +78,8 @@ describe('firing', () => {
   });
 
   it('catches up after downtime: skip pushes the latest fire time, backfill the latest n', async () => {
-    await defineSchedule(q, 'skipper', '* * * * *', 'skip_task', [], { catchUp: 'skip' });
-    await defineSchedule(q, 'filler', '* * * * *', 'fill_task', [], { catchUp: { backfill: 3 } });
+    await defineSchedule(target, 'skipper', '* * * * *', 'skip_task', [], { catchUp: 'skip' });
+    await defineSchedule(target, 'filler', '* * * * *', 'fill_task', [], { catchUp: { backfill: 3 } });
     const s = service();
     await s.runOnce(t0);
     expect(await s.runOnce(plus(1 * MINUTE))).toEqual({ fired: 2 });
@@ -98,23 +100,23 @@ describe('firing', () => {
   });
 
   it('keeps its place when registered again unchanged, and starts afresh on a new expression', async () => {
-    await defineSchedule(q, 'restart', '* * * * *', 'restart_task', ['a']);
+    await defineSchedule(target, 'restart', '* * * * *', 'restart_task', ['a']);
     const s = service();
     await s.runOnce(t0);
-    const [before] = await listSchedules(q);
+    const [before] = await listSchedules(target);
     expect(before?.nextFireAt).toEqual(plus(MINUTE));
     // a process restarting registers its schedules again: the missed fire time stays due
-    await defineSchedule(q, 'restart', '* * * * *', 'restart_task', ['b']);
-    expect((await listSchedules(q))[0]).toMatchObject({ nextFireAt: plus(MINUTE), args: ['b'] });
+    await defineSchedule(target, 'restart', '* * * * *', 'restart_task', ['b']);
+    expect((await listSchedules(target))[0]).toMatchObject({ nextFireAt: plus(MINUTE), args: ['b'] });
     expect(await s.runOnce(plus(MINUTE))).toEqual({ fired: 1 });
-    await defineSchedule(q, 'restart', '0 * * * *', 'restart_task', ['b']);
-    expect((await listSchedules(q))[0]?.nextFireAt).toBeNull();
+    await defineSchedule(target, 'restart', '0 * * * *', 'restart_task', ['b']);
+    expect((await listSchedules(target))[0]?.nextFireAt).toBeNull();
     await s.runOnce(plus(MINUTE + SECOND));
-    expect((await listSchedules(q))[0]?.nextFireAt).toEqual(plus(60 * MINUTE));
+    expect((await listSchedules(target))[0]?.nextFireAt).toEqual(plus(60 * MINUTE));
   });
 
   it('fires a daily 02:30 Europe/Berlin schedule once a day through the autumn change', async () => {
-    await defineSchedule(q, 'nightly', '30 2 * * *', 'nightly_task', [], { tz: 'Europe/Berlin' });
+    await defineSchedule(target, 'nightly', '30 2 * * *', 'nightly_task', [], { tz: 'Europe/Berlin' });
     const s = service();
     const start = new Date('2026-10-24T00:00:00Z').getTime();
     for (let t = start; t <= start + 3 * 24 * 60 * MINUTE; t += 15 * MINUTE) await s.runOnce(new Date(t));
@@ -179,7 +181,7 @@ describe('schedules from SQL', () => {
     expect(await s.runOnce(plus(SECOND))).toEqual({ fired: 1 });
     expect(await s.runOnce(plus(2 * SECOND))).toEqual({ fired: 1 });
     expect(errors).toHaveLength(2); // reported once, not on every run
-    const broken = (await listSchedules(q)).filter((info) => info.error !== null);
+    const broken = (await listSchedules(target)).filter((info) => info.error !== null);
     expect(broken.map((info) => info.name)).toEqual(['bad-expression', 'bad-tz']);
     // fixing it from SQL clears the error
     await db.rows(`SELECT :schema.schedule('cron', 'bad-expression', '* * * * * *', 'fixed_task')`);
@@ -192,7 +194,7 @@ describe('schedules from SQL', () => {
 describe('registration in code', () => {
   it('rejects bad expressions, time zones and options with clear ValidationErrors, storing nothing', async () => {
     const define = (cron: string, options = {}, args: unknown[] = []) =>
-      defineSchedule(q, 'nightly-report', cron, 'report', args, options);
+      defineSchedule(target, 'nightly-report', cron, 'report', args, options);
     await expect(define('0 3 * *')).rejects.toThrow(
       new ValidationError(
         'Invalid cron expression "0 3 * *": expected 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), got 4',
@@ -208,15 +210,15 @@ describe('registration in code', () => {
     await expect(define('0 3 * * *', { catchUp: { backfill: 0 } })).rejects.toBeInstanceOf(ValidationError);
     await expect(define('0 3 * * *', { catchUp: 'all' })).rejects.toBeInstanceOf(ValidationError);
     await expect(define('0 3 * * *', {}, [undefined])).rejects.toBeInstanceOf(NotJsonError);
-    await expect(defineSchedule(q, '', '0 3 * * *', 'report')).rejects.toBeInstanceOf(ValidationError);
-    expect(await listSchedules(q)).toEqual([]);
+    await expect(defineSchedule(target, '', '0 3 * * *', 'report')).rejects.toBeInstanceOf(ValidationError);
+    expect(await listSchedules(target)).toEqual([]);
   });
 
   it('takes a handler, with its defaults, and knows the task names of a queue with handlers', async () => {
     const withHandlers = db.queue('with-handlers');
     const report = withHandlers.handler({ priority: 7, maxAttempts: 2 }, async function nightly_report() {});
-    await defineSchedule(withHandlers, 'nightly-report', '0 3 * * *', report, [], { tz: 'Europe/Berlin' });
-    expect(await listSchedules(withHandlers)).toMatchObject([
+    await withHandlers.schedule('nightly-report', '0 3 * * *', report, [], { tz: 'Europe/Berlin' });
+    expect(await withHandlers.schedules()).toMatchObject([
       {
         queue: 'with-handlers',
         name: 'nightly-report',
@@ -230,13 +232,13 @@ describe('registration in code', () => {
         error: null,
       },
     ]);
-    await expect(defineSchedule(withHandlers, 'typo', '0 3 * * *', 'nightly_reprot')).rejects.toBeInstanceOf(
+    await expect(withHandlers.schedule('typo', '0 3 * * *', 'nightly_reprot')).rejects.toBeInstanceOf(
       UnknownHandlerError,
     );
-    await expect(defineSchedule(q, 'elsewhere', '0 3 * * *', report)).rejects.toThrow(
+    await expect(defineSchedule(target, 'elsewhere', '0 3 * * *', report)).rejects.toThrow(
       'handler "nightly_report" is registered on queue "with-handlers", not "cron"',
     );
-    expect(await removeSchedule(withHandlers, 'nightly-report')).toBe(true);
-    expect(await removeSchedule(withHandlers, 'nightly-report')).toBe(false);
+    expect(await withHandlers.unschedule('nightly-report')).toBe(true);
+    expect(await withHandlers.unschedule('nightly-report')).toBe(false);
   });
 });

@@ -1,0 +1,105 @@
+import type { FinishedState, TaskState } from '../states.js';
+
+// The rows the statements of sql/ take and return, as node-postgres hands them over.
+
+export interface ClaimedRow {
+  id: string;
+  queue: string;
+  name: string;
+  args: unknown[];
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  key: string | null;
+  run_at: Date;
+  created_at: Date;
+  lease_expires_at: Date;
+}
+
+export interface TaskRow {
+  id: string;
+  queue: string;
+  name: string;
+  args: unknown[];
+  state: TaskState;
+  priority: number;
+  run_at: Date;
+  attempts: number;
+  max_attempts: number;
+  key: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  result: unknown;
+  error: string | null;
+}
+
+export interface PushInput {
+  queue: string;
+  name: string;
+  args: readonly unknown[];
+  priority?: number | undefined;
+  run_at?: Date | undefined;
+  delay_ms?: number | undefined;
+  max_attempts?: number | undefined;
+  key?: string | undefined;
+}
+
+export interface TaskListInput {
+  queue: string;
+  states: readonly TaskState[] | null;
+  name: string | null;
+  key: string | null;
+  limit: number;
+  beforeId: string | null;
+}
+
+export interface ProcessInput {
+  id: string;
+  kind: 'worker' | 'scheduler';
+  queue: string;
+  hostname: string;
+  pid: number;
+  details: Record<string, unknown>;
+}
+
+export interface FinishInput {
+  id: string;
+  lease_id: string;
+  state: FinishedState;
+  started_at?: Date | undefined;
+  result?: unknown;
+  error?: string | null;
+}
+
+export interface RetryInput {
+  id: string;
+  lease_id: string;
+  delay_ms: number;
+  error: string;
+}
+
+/** A row of the queue_summary view. */
+export interface QueueSummaryRow {
+  queue: string;
+  state: TaskState;
+  count: number;
+  oldest_run_at: Date;
+  /** The oldest task's age to the second, as PostgreSQL prints an interval ('00:00:02'). */
+  oldest_age: string;
+  oldest_age_ms: number;
+}
+
+/** A worker or scheduler alive now (the live_processes view). */
+export interface ProcessRow {
+  kind: 'worker' | 'scheduler';
+  queue: string;
+  id: string;
+  hostname: string;
+  pid: number;
+  running: number;
+  started_at: Date;
+  heartbeat_at: Date;
+  silent_ms: number;
+  details: Record<string, unknown>;
+}
