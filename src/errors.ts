@@ -114,6 +114,16 @@ export function notMigrated(error: unknown, schema: string): unknown {
     : error;
 }
 
+/**
+ * Whether `error` says the connection was cut while in use (class 57P, operator
+ * intervention: a terminated backend or a restart; class 08, connection exception),
+ * so trying again on a new connection may well succeed.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('57P') || code.startsWith('08'));
+}
+
 /** The closest of `known` to `name` when it is close enough to be a likely typo. */
 export function suggest(name: string, known: Iterable<string>): string | undefined {
   let best: string | undefined;

@@ -2,11 +2,13 @@ import { hostname } from 'node:os';
 import type { Queryable } from './db/queryable.js';
 import type { Statements } from './db/statements.js';
 import type { ProcessInput } from './db/task-rows.js';
-import { notMigrated } from './errors.js';
-import { PeriodicService } from './service.js';
+import { isConnectionLost, notMigrated } from './errors.js';
+import { backoffMs, PeriodicService } from './service.js';
 
 /** A heartbeat holds this many intervals, so one late or lost beat does not count a process dead. */
 const BEATS_HELD = 3;
+/** Tries of the first beat when the connection is cut under it. */
+const START_ATTEMPTS = 4;
 
 export interface PresenceOptions {
   statements: Statements;
@@ -52,11 +54,22 @@ export class Presence extends PeriodicService {
     if (this.state === 'stopping' || this.state === 'stopped') await this.#remove();
   }
 
-  /** The first beat is the process's first query: an unmigrated schema is said plainly here. */
+  /**
+   * The first beat is the process's first query: an unmigrated schema is said
+   * plainly here. A connection cut meanwhile (a restart, a terminated backend) is
+   * not a reason to fail the start: it tries again a few times.
+   */
   protected override async beforeStart(): Promise<void> {
-    await this.runOnce().catch((error: unknown) => {
-      throw notMigrated(error, this.#options.statements.schema);
-    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.runOnce();
+      } catch (error) {
+        if (!isConnectionLost(error) || attempt === START_ATTEMPTS) {
+          throw notMigrated(error, this.#options.statements.schema);
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+      }
+    }
   }
 
   protected override async pass(): Promise<void> {

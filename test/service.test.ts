@@ -189,3 +189,45 @@ describe('runWorker and runScheduler', () => {
     await q.close();
   });
 });
+
+describe('a start while connections are being killed', () => {
+  it('succeeds: a connection cut during start-up is opened again, never a failed start', async () => {
+    const appName = `pgtq_start_storm_${db.schema}`.slice(0, 60);
+    const url = new URL(db.url);
+    url.searchParams.set('application_name', appName);
+    let storming = true;
+    let killed = 0;
+    const storm = (async () => {
+      while (storming) {
+        const [row] = await db.rows<{ n: number }>(
+          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+           WHERE application_name = $1 AND datname = current_database()`,
+          [appName],
+        );
+        killed += row?.n ?? 0;
+        // Storms every few dozen ms: most starts overlap one, as with a proxy that recycles connections.
+        await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80));
+      }
+    })();
+    const failures: unknown[] = [];
+    try {
+      for (let round = 0; round < 20; round++) {
+        const q = new PgTq('start_storm', { connectionString: url.toString(), schema: db.schema });
+        q.handler(async function noop() {});
+        const worker = q.worker();
+        const scheduler = q.scheduler();
+        await Promise.all([worker.start(), scheduler.start()]).catch((error: unknown) =>
+          failures.push(error),
+        );
+        await q.close();
+      }
+    } finally {
+      storming = false;
+      await storm;
+    }
+    expect(killed).toBeGreaterThan(0);
+    expect(
+      failures.map((error) => `${(error as { code?: string }).code} ${(error as Error).message}`),
+    ).toEqual([]);
+  }, 60_000);
+});

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import pgListen from 'pg-listen';
-import { ConfigError } from '../errors.js';
+import { ConfigError, isConnectionLost } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffMs } from '../service.js';
 
@@ -12,6 +12,9 @@ type Subscriber = ReturnType<typeof createSubscriber>;
 export type NotificationKind = 'task_ready' | 'task_scheduled' | 'task_finished' | 'task_cancel';
 
 type Callback = (payload: string) => void;
+
+/** Tries of the first connection when it is cut while opening. */
+const FIRST_CONNECT_ATTEMPTS = 4;
 
 /**
  * One LISTEN connection shared by everything in a PgTq instance. A notification
@@ -33,8 +36,12 @@ export class Listener {
   #subscriber: Subscriber | undefined;
   /** The connection being opened, so that close() can end it while it hangs. */
   #opening: Subscriber | undefined;
+  /** Connections lost while being opened: made current, they are replaced at once. */
+  readonly #lostWhileOpening = new WeakSet<Subscriber>();
   #connecting: Promise<void> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Between a lost connection and its replacement. */
+  #reconnecting = false;
   #failures = 0;
   #closed = false;
 
@@ -83,15 +90,25 @@ export class Listener {
   /** The first connection: a failure rejects (and the next call tries again). */
   #connectOnce(): Promise<void> {
     if (this.#closed) return Promise.reject(new ConfigError('the queue is closed'));
-    if (this.#subscriber || this.#retryTimer) return Promise.resolve(); // connected, or reconnecting
-    this.#connecting ??= this.#open()
-      .then((subscriber) => {
-        this.#subscriber = subscriber;
-      })
+    if (this.#subscriber || this.#reconnecting) return Promise.resolve();
+    this.#connecting ??= this.#openFirst()
+      .then((subscriber) => this.#use(subscriber))
       .finally(() => {
         this.#connecting = undefined;
       });
     return this.#connecting;
+  }
+
+  /** Opens the first connection; one cut while opening (a restart, a terminated backend) is tried again. */
+  async #openFirst(): Promise<Subscriber> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#open();
+      } catch (error) {
+        if (!isConnectionLost(error) || attempt === FIRST_CONNECT_ATTEMPTS || this.#closed) throw error;
+        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+      }
+    }
   }
 
   /** Opens a connection that LISTENs to every channel subscribed so far. */
@@ -109,13 +126,14 @@ export class Listener {
     this.#opening = subscriber;
     try {
       await subscriber.connect();
-      for (const channel of this.#channels.keys()) await subscriber.listenTo(channel);
     } catch (error) {
       await this.#end(subscriber);
       throw error;
     } finally {
       this.#opening = undefined;
     }
+    // The server answered: a connection lost from here on is reopened, not a failed start.
+    for (const channel of this.#channels.keys()) await subscriber.listenTo(channel)?.catch(() => {});
     if (this.#closed) {
       await this.#end(subscriber);
       throw new ConfigError('the queue is closed');
@@ -123,9 +141,22 @@ export class Listener {
     return subscriber;
   }
 
+  /** Makes `subscriber` the connection, or reopens at once if it was lost while opening. */
+  #use(subscriber: Subscriber): void {
+    this.#subscriber = subscriber;
+    if (!this.#lostWhileOpening.has(subscriber)) return;
+    this.#failures++;
+    this.#lost(subscriber, new Error('lost while connecting'));
+  }
+
   #lost(subscriber: Subscriber, error: Error): void {
-    if (subscriber !== this.#subscriber || this.#closed) return; // an old or failed connection
+    if (this.#closed) return;
+    if (subscriber !== this.#subscriber) {
+      this.#lostWhileOpening.add(subscriber); // not current yet, or an old one: #use decides
+      return;
+    }
     this.#subscriber = undefined;
+    this.#reconnecting = true;
     void this.#end(subscriber);
     this.#logger.warn('listener connection lost; reconnecting', { error: error.message });
     this.#retryLater();
@@ -138,10 +169,9 @@ export class Listener {
   }
 
   async #reconnect(): Promise<void> {
+    this.#retryTimer = undefined;
     try {
-      this.#connecting = this.#open().then((subscriber) => {
-        this.#subscriber = subscriber;
-      });
+      this.#connecting = this.#open().then((subscriber) => this.#use(subscriber));
       await this.#connecting;
     } catch (error) {
       this.#connecting = undefined;
@@ -156,7 +186,8 @@ export class Listener {
       return;
     }
     this.#connecting = undefined;
-    this.#retryTimer = undefined;
+    if (!this.#subscriber) return; // lost again while opening: another attempt is on its way
+    this.#reconnecting = false;
     this.#failures = 0;
     this.#logger.info('listener reconnected');
     for (const callback of this.#reconnectCallbacks) callback();
