@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { ConfigError } from './errors.js';
 
 export type ServiceState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -90,6 +91,48 @@ export class Lifecycle {
   }
 }
 
+/**
+ * A service with the shared lifecycle: `start()`, `stop()` (idempotent, safe at any
+ * time), `state` and `await using`, over `onStart` and `onStop`. It is an
+ * EventEmitter of `E` for the services that report events.
+ */
+export abstract class Service<
+  E extends Record<keyof E, unknown[]> = Record<never, never>,
+> extends EventEmitter<E> {
+  readonly #lifecycle: Lifecycle;
+
+  constructor(name: string, options: { keepsProcessAlive?: boolean } = {}) {
+    super();
+    this.#lifecycle = new Lifecycle(name, {
+      start: (signal) => this.onStart(signal),
+      stop: () => this.onStop(),
+      keepsProcessAlive: options.keepsProcessAlive ?? false,
+    });
+  }
+
+  /** Starts the service; `signal` aborts when stop() is called meanwhile. */
+  protected abstract onStart(signal: AbortSignal): Promise<void>;
+
+  /** Stops what onStart started, whether or not it finished. */
+  protected abstract onStop(): Promise<void>;
+
+  get state(): ServiceState {
+    return this.#lifecycle.state;
+  }
+
+  start(): Promise<void> {
+    return this.#lifecycle.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#lifecycle.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
 /** Back-off after consecutive failures: 100 ms doubling, at most 30 s. */
 export function backoffMs(failures: number): number {
   return Math.min(30_000, 100 * 2 ** Math.min(failures - 1, 20));
@@ -114,29 +157,29 @@ export interface PeriodicOptions {
  * pass right after it; `stop()` waits for the pass under way. A pass may return
  * how soon it wants the next one (ms), within the interval.
  */
-export abstract class PeriodicService {
+export abstract class PeriodicService extends Service {
   readonly #options: PeriodicOptions;
-  readonly #lifecycle: Lifecycle;
   #timer: NodeJS.Timeout | undefined;
   #pass: Promise<void> | undefined;
   #again = false;
   #failures = 0;
 
   constructor(options: PeriodicOptions) {
+    super(options.name);
     this.#options = options;
-    this.#lifecycle = new Lifecycle(options.name, {
-      start: async (signal) => {
-        // A first query that hangs (an unreachable host) must not hold up stop().
-        await abortable(this.beforeStart(), signal);
-        if (this.#options.runAtStart ?? true) this.wake();
-        else this.#sleep(this.#options.intervalMs());
-      },
-      stop: async () => {
-        clearTimeout(this.#timer);
-        while (this.#pass) await this.#pass;
-        await this.afterStop();
-      },
-    });
+  }
+
+  protected override async onStart(signal: AbortSignal): Promise<void> {
+    // A first query that hangs (an unreachable host) must not hold up stop().
+    await abortable(this.beforeStart(), signal);
+    if (this.#options.runAtStart ?? true) this.wake();
+    else this.#sleep(this.#options.intervalMs());
+  }
+
+  protected override async onStop(): Promise<void> {
+    clearTimeout(this.#timer);
+    while (this.#pass) await this.#pass;
+    await this.afterStop();
   }
 
   /** One pass of work. May resolve with how many ms until the next pass is wanted; anything else means the interval. */
@@ -148,25 +191,9 @@ export abstract class PeriodicService {
   /** Runs at stop, once no pass is under way. */
   protected async afterStop(): Promise<void> {}
 
-  get state(): ServiceState {
-    return this.#lifecycle.state;
-  }
-
-  start(): Promise<void> {
-    return this.#lifecycle.start();
-  }
-
-  stop(): Promise<void> {
-    return this.#lifecycle.stop();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
-
   /** Runs a pass now, or right after the one under way. */
   wake(): void {
-    if (this.#lifecycle.state !== 'running' && this.#lifecycle.state !== 'starting') return;
+    if (this.state !== 'running' && this.state !== 'starting') return;
     if (this.#pass) {
       this.#again = true;
       return;
@@ -196,7 +223,7 @@ export abstract class PeriodicService {
   }
 
   #sleep(ms: number): void {
-    if (this.#lifecycle.state !== 'running' && this.#lifecycle.state !== 'starting') return;
+    if (this.state !== 'running' && this.state !== 'starting') return;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.wake(), ms);
     this.#timer.unref();

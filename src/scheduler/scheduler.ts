@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { z } from 'zod/v4';
 import { parse } from '../config.js';
 import { asError } from '../errors.js';
 import { Presence } from '../presence.js';
 import type { Runtime } from '../runtime.js';
-import { abortable, Lifecycle, type ServiceState } from '../service.js';
+import { abortable, Service } from '../service.js';
 import { CronService } from './cron-service.js';
 import { HistoryKeeper } from './history.js';
 import { Promoter } from './promoter.js';
@@ -55,8 +54,8 @@ export interface SchedulerEvents {
  * workers, and keeps history partitions. Every statement is safe to run from
  * several schedulers at once, so running two is harmless.
  */
-export class Scheduler extends EventEmitter<SchedulerEvents> {
-  readonly id = `${hostname()}:${process.pid}:scheduler:${randomUUID().slice(0, 8)}`;
+export class Scheduler extends Service<SchedulerEvents> {
+  readonly id: string;
   readonly options: Readonly<z.output<typeof schedulerOptions>>;
   readonly promoter: Promoter;
   readonly rescuer: Rescuer;
@@ -64,12 +63,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly cron: CronService;
   readonly #runtime: Runtime;
   readonly #presence: Presence;
-  readonly #lifecycle: Lifecycle;
   #unsubscribe: (() => void)[] = [];
 
   /** @internal use `queue.scheduler(options)` */
   constructor(runtime: Runtime, options: SchedulerOptions = {}) {
-    super();
+    const id = `${hostname()}:${process.pid}:scheduler:${randomUUID().slice(0, 8)}`;
+    super(`scheduler ${id}`, { keepsProcessAlive: true });
+    this.id = id;
     this.options = Object.freeze(parse(schedulerOptions, options, 'scheduler options'));
     this.#runtime = runtime;
     const onError = (error: unknown) => this.emit('scheduler:error', asError(error));
@@ -97,36 +97,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       intervalMs: this.options.livenessIntervalMs,
       onError,
     });
-    this.#lifecycle = new Lifecycle(`scheduler ${this.id}`, {
-      start: (signal) => this.#start(signal),
-      stop: () => this.#stop(),
-      keepsProcessAlive: true,
-    });
-  }
-
-  get state(): ServiceState {
-    return this.#lifecycle.state;
-  }
-
-  /** Connects and starts every part. Rejects if the database cannot be reached or is not migrated. */
-  start(): Promise<void> {
-    return this.#lifecycle.start();
-  }
-
-  /** Stops every part and waits for the work under way. Idempotent, and safe at any time, start-up included. */
-  stop(): Promise<void> {
-    return this.#lifecycle.stop();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
   }
 
   get #parts() {
     return [this.promoter, this.cron, this.rescuer, this.history];
   }
 
-  async #start(signal: AbortSignal): Promise<void> {
+  /** Connects and starts every part; rejects if the database cannot be reached or is not migrated. */
+  protected override async onStart(signal: AbortSignal): Promise<void> {
     const listener = this.#runtime.listener();
     const due = () => {
       this.promoter.wake();
@@ -142,7 +120,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.emit('start');
   }
 
-  async #stop(): Promise<void> {
+  protected override async onStop(): Promise<void> {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     await Promise.all(this.#parts.map((part) => part.stop()));
     await this.#presence.stop();

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { parse } from '../config.js';
 import { asError, ConfigError } from '../errors.js';
 import { Presence } from '../presence.js';
 import type { Runtime } from '../runtime.js';
-import { abortable, Lifecycle, type ServiceState } from '../service.js';
+import { abortable, Service } from '../service.js';
 import { Claimer } from './claimer.js';
 import { Completer } from './completer.js';
 import { Heartbeat } from './heartbeat.js';
@@ -26,11 +25,10 @@ export type { WorkerEvents, WorkerOptions } from './options.js';
  * fills the task runner's slots, a heartbeat keeps the leases alive, a completer
  * stores outcomes in batches, and a presence row shows the worker alive.
  */
-export class Worker extends EventEmitter<WorkerEvents> {
+export class Worker extends Service<WorkerEvents> {
   readonly id: string;
   readonly options: ResolvedWorkerOptions;
   readonly #runtime: Runtime;
-  readonly #lifecycle: Lifecycle;
   readonly #runner: TaskRunner;
   readonly #completer: Completer;
   readonly #claimer: Claimer;
@@ -40,9 +38,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** @internal use `queue.worker(options)` */
   constructor(runtime: Runtime, options: WorkerOptions = {}) {
-    super();
-    this.options = Object.freeze(parse(workerOptions, options, 'worker options'));
-    this.id = this.options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const resolved = Object.freeze(parse(workerOptions, options, 'worker options'));
+    const id = resolved.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    super(`worker ${id}`, { keepsProcessAlive: true });
+    this.options = resolved;
+    this.id = id;
     this.#runtime = runtime;
     const emit: EmitWorkerEvent = (event, ...args) => {
       (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
@@ -73,11 +73,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
       afterBeat: watchScheduler(runtime, emit),
       onError,
     });
-    this.#lifecycle = new Lifecycle(`worker ${this.id}`, {
-      start: (signal) => this.#start(signal),
-      stop: () => this.#stop(),
-      keepsProcessAlive: true,
-    });
   }
 
   /** Tasks running now. */
@@ -85,33 +80,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.#runner.active;
   }
 
-  get state(): ServiceState {
-    return this.#lifecycle.state;
-  }
-
   /**
    * Connects (LISTEN, and a first heartbeat in the processes table) and starts
-   * claiming. Rejects if the database cannot be reached or is not migrated.
+   * claiming; rejects if the database cannot be reached or is not migrated.
+   * `stop()` stops claiming, gives back tasks claimed ahead, lets running tasks
+   * finish within `shutdownGraceMs`, then aborts their signals; a task still
+   * running after that is left to its lease, so another worker runs it again.
    */
-  start(): Promise<void> {
-    return this.#lifecycle.start();
-  }
-
-  /**
-   * Stops claiming, gives back tasks claimed ahead, lets running tasks finish
-   * within `shutdownGraceMs`, then aborts their signals; a task still running
-   * after that is left to its lease, so another worker runs it again. Idempotent,
-   * and safe at any time, start-up included.
-   */
-  stop(): Promise<void> {
-    return this.#lifecycle.stop();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
-
-  async #start(signal: AbortSignal): Promise<void> {
+  protected override async onStart(signal: AbortSignal): Promise<void> {
     if (this.#runtime.handlers.size === 0) {
       throw new ConfigError(
         `worker: queue "${this.#runtime.queue}" has no handlers; import the modules that register them`,
@@ -138,7 +114,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('start');
   }
 
-  async #stop(): Promise<void> {
+  protected override async onStop(): Promise<void> {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     this.#runner.stopStarting();
     await this.#claimer.stop();
