@@ -1,19 +1,65 @@
 import { NotJsonError } from './errors.js';
 
+// In Node since 20, in TypeScript's lib only from ES2024.
+type UnicodeString = string & { isWellFormed(): boolean; toWellFormed(): string };
+
 /**
- * Checks that `value` survives a JSON round trip unchanged in meaning, and
- * returns it. JSON.stringify would silently turn `undefined` in arrays and NaN
- * into null, drop functions, and flatten a Map to `{}`; a task queue must not
- * store something other than what the caller pushed, so those are errors here.
- * Objects with a `toJSON` method (such as Date) are stored as what it returns.
+ * Checks that `value` survives a JSON round trip unchanged in meaning and can be
+ * stored by PostgreSQL, or throws NotJsonError. JSON.stringify would silently turn
+ * `undefined` in arrays and NaN into null, drop functions, and flatten a Map to
+ * `{}`; a task queue must not store something other than what the caller pushed,
+ * so those are errors here. Objects with a `toJSON` method (such as Date) are
+ * stored as what it returns. Strings and keys must be text PostgreSQL can hold
+ * (see `unstorable`).
+
  */
 export function assertJson(value: unknown, path: string): void {
   check(value, path, new Set());
 }
 
+/**
+ * Why PostgreSQL would refuse `text`, or undefined if it would not: neither text
+ * nor jsonb can hold U+0000, and jsonb refuses a surrogate that is not half of a
+ * pair (JSON.stringify writes it as a `\ud800` escape, which jsonb rejects).
+ * `indexOf` and `isWellFormed` scan a string without a regular expression's
+ * cost, so the check stays cheap on every string of every push.
+ */
+export function unstorable(text: string): string | undefined {
+  const nul = text.indexOf('\u0000');
+  if (nul !== -1) return `holds U+0000 at index ${nul}, which PostgreSQL cannot store`;
+  if (!(text as UnicodeString).isWellFormed()) {
+    return `holds a lone surrogate at index ${loneSurrogateAt(text)}, which is not Unicode text`;
+  }
+  return undefined;
+}
+
+/** `text` with U+0000 written as `\0` and lone surrogates as U+FFFD, so that PostgreSQL stores it. */
+export function storableText(text: string): string {
+  if (unstorable(text) === undefined) return text;
+  return (text.replaceAll('\u0000', '\\0') as UnicodeString).toWellFormed();
+}
+
+function loneSurrogateAt(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+      else return i;
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+      return i;
+    }
+  }
+  return -1;
+}
+
 function check(value: unknown, path: string, ancestors: Set<object>): void {
   switch (typeof value) {
-    case 'string':
+    case 'string': {
+      const problem = unstorable(value);
+      if (problem) throw new NotJsonError(path, `the string ${problem}`);
+      return;
+    }
     case 'boolean':
       return;
     case 'number':
@@ -46,7 +92,11 @@ function check(value: unknown, path: string, ancestors: Set<object>): void {
     }
     for (const [key, item] of Object.entries(object)) {
       // An undefined property is left out, as JSON.stringify does: it has no JSON form and no meaning lost.
-      if (item !== undefined) check(item, `${path}.${key}`, ancestors);
+      if (item === undefined) continue;
+      const problem = unstorable(key);
+      // JSON.stringify escapes the bad character, so the message itself can be stored (as a task's error).
+      if (problem) throw new NotJsonError(path, `the key ${JSON.stringify(key)} ${problem}`);
+      check(item, `${path}.${key}`, ancestors);
     }
   }
   ancestors.delete(object);

@@ -2,7 +2,7 @@ import { parse } from '../config.js';
 import type { Queryable } from '../db/queryable.js';
 import type { PushInput, Statements } from '../db/statements.js';
 import { UnknownHandlerError, ValidationError } from '../errors.js';
-import { assertJson } from '../json.js';
+import { assertJson, unstorable } from '../json.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
 import type { Handler } from './handler.js';
 import { type PushOptions, pushOptions } from './options.js';
@@ -83,6 +83,13 @@ function toInput(
   }
   const own = item.options ? parse(taskPushOptions, item.options, `${at}options`, ValidationError) : {};
   const options = { ...shared, ...own };
+  // PostgreSQL refuses U+0000 in text, and the driver would replace a lone surrogate.
+  const badName = unstorable(item.name);
+  if (badName) throw new ValidationError(`${at}the task name ${JSON.stringify(item.name)} ${badName}`);
+  const badKey = options.key && unstorable(options.key);
+  if (badKey) {
+    throw new ValidationError(`${at}${item.name}: the key ${JSON.stringify(options.key)} ${badKey}`);
+  }
   if (!Array.isArray(item.args)) {
     throw new ValidationError(
       `${at}${item.name}: arguments must be an array (the handler's positional arguments)`,

@@ -1,5 +1,5 @@
 import type { Backoff } from '../handler/options.js';
-import { assertJson } from '../json.js';
+import { assertJson, storableText } from '../json.js';
 
 /** Thrown by a handler: try the task again after `delayMs`, whatever attempts are left. */
 export class Retry extends Error {
@@ -38,7 +38,8 @@ const MAX_ERROR_LENGTH = 8_000;
 
 export function describeError(error: unknown): string {
   const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
+  // Stored in a batch with other tasks' outcomes: text PostgreSQL refuses would fail them all.
+  return storableText(text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text);
 }
 
 export function backoffDelayMs(
@@ -50,7 +51,11 @@ export function backoffDelayMs(
   return Math.round(delay * (1 - backoff.jitter * random()));
 }
 
-/** The outcome of an attempt that returned `result`: stored as JSON, or failed if it is not JSON. */
+/**
+ * The outcome of an attempt that returned `result`: stored as JSON, or failed if
+ * it is not JSON. Decided here, before the outcome joins a batch, so that one bad
+ * result cannot fail the statement storing others.
+ */
 export function successOutcome(result: unknown): Outcome {
   try {
     if (result !== undefined) assertJson(result, 'result');

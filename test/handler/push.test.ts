@@ -210,6 +210,56 @@ describe('bad input gets a typed error and stores nothing', () => {
   });
 });
 
+describe('text PostgreSQL cannot store gets a NotJsonError, not a database error', () => {
+  const q = db.queue('text');
+  const loose = q.handler(async function loose(..._args: unknown[]) {});
+
+  it.each([
+    ['U+0000 in a string', [{ name: 'a\u0000b' }], 'args[0].name', /the string holds U\+0000 at index 1/],
+    ['a lone high surrogate', [{ name: 'ab\uD800' }], 'args[0].name', /lone surrogate at index 2/],
+    ['a lone low surrogate', [['x', '\uDC00y']], 'args[0][1]', /lone surrogate at index 0/],
+    ['swapped halves of a pair', ['\uDE00\uD83D'], 'args[0]', /lone surrogate at index 0/],
+    ['U+0000 in a key', [{ ok: { 'na\u0000me': 1 } }], 'args[0].ok', /the key "na\\u0000me" holds U\+0000/],
+    ['a lone surrogate in a key', [{ '\uD800': 1 }], 'args[0]', /the key "\\ud800" holds a lone surrogate/],
+  ])('%s', async (_, args, path, message) => {
+    const error = await loose.push(...args).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotJsonError);
+    expect((error as NotJsonError).path).toBe(`loose.${path}`);
+    expect((error as Error).message).toMatch(message);
+    expect(await countTasks('text')).toBe(0);
+  });
+
+  it('the same through q.push and pushMany, which store none of the tasks', async () => {
+    await expect(q.push('loose', ['\u0000'])).rejects.toThrow(/loose\.args\[0\]: the string holds U\+0000/);
+    await expect(
+      q.pushMany([
+        { name: 'loose', args: ['fine'] },
+        { name: 'loose', args: [{ deep: ['\uDBFF'] }] },
+      ]),
+    ).rejects.toThrow(/tasks\[1\]\.args\[0\]\.deep\[0\]: the string holds a lone surrogate/);
+    expect(await countTasks('text')).toBe(0);
+  });
+
+  it('U+0000 or a lone surrogate in a task name or key is a ValidationError', async () => {
+    await expect(db.queue('text-names').push('a\u0000b', [])).rejects.toThrow(ValidationError);
+    await expect(loose.with({ key: 'k\uD800' }).push()).rejects.toThrow(
+      /loose: the key "k\\ud800" holds a lone surrogate/,
+    );
+    expect(await countTasks('text')).toBe(0);
+    expect(await countTasks('text-names')).toBe(0);
+  });
+
+  it('surrogate pairs (emoji, rare CJK) and other control characters are stored and read back unchanged', async () => {
+    const args = [{ 'key 😀': 'smile 😀, 𠜎, \u0001\u001f\uFFFF', nested: ['\uD83D\uDE00'] }];
+    const ref = await loose.push(...args);
+    const [row] = await db.rows('SELECT args FROM :schema.tasks WHERE id = $1', [ref.id]);
+    expect(row?.args).toEqual(args);
+    const many = await q.pushMany([{ name: 'loose', args }]);
+    expect((await q.getTask(many[0]?.id as string)).args).toEqual(args);
+    await db.rows('DELETE FROM :schema.tasks WHERE queue = $1', ['text']);
+  });
+});
+
 describe('push from SQL', () => {
   it('pgtq.push stores a task, notifies, and honours keys', async () => {
     const q = db.queue('sql');
