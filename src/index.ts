@@ -7,6 +7,7 @@ export {
   DuplicateHandlerError,
   LeaseLostError,
   NotJsonError,
+  PayloadTooLargeError,
   PgTqError,
   TaskFailedError,
   TaskNotFoundError,

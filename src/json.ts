@@ -1,4 +1,4 @@
-import { NotJsonError } from './errors.js';
+import { NotJsonError, PayloadTooLargeError } from './errors.js';
 
 // In Node since 20, in TypeScript's lib only from ES2024.
 type UnicodeString = string & { isWellFormed(): boolean; toWellFormed(): string };
@@ -11,10 +11,36 @@ type UnicodeString = string & { isWellFormed(): boolean; toWellFormed(): string 
  * so those are errors here. Objects with a `toJSON` method (such as Date) are
  * stored as what it returns. Strings and keys must be text PostgreSQL can hold
  * (see `unstorable`).
-
+ *
+ * Returns a bound on the size of its JSON in bytes of UTF-8, found on the way
+ * without writing the JSON: see `assertJsonSize`.
  */
-export function assertJson(value: unknown, path: string): void {
-  check(value, path, new Set());
+export function assertJson(value: unknown, path: string): number {
+  return check(value, path, new Set());
+}
+
+/**
+ * Throws PayloadTooLargeError naming `what` if the JSON of `value` is more than
+ * `limit` bytes of UTF-8. `atMost` is the bound assertJson returned: most values
+ * are far below the limit and are decided by it alone, without writing their
+ * JSON. Returns the JSON when it had to write it to count its bytes, so that the
+ * caller sends that rather than writing it a second time.
+ */
+export function assertJsonSize(
+  value: unknown,
+  atMost: number,
+  limit: number,
+  what: string,
+  option: 'maxArgsBytes' | 'maxResultBytes',
+): string | undefined {
+  if (atMost <= limit) return undefined;
+  const json = JSON.stringify(value);
+  // A UTF-16 unit is at most 3 bytes of UTF-8: a JSON text this short fits uncounted.
+  if (json.length * 3 > limit) {
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > limit) throw new PayloadTooLargeError(what, bytes, limit, option);
+  }
+  return json;
 }
 
 /**
@@ -53,18 +79,25 @@ function loneSurrogateAt(text: string): number {
   return -1;
 }
 
-function check(value: unknown, path: string, ancestors: Set<object>): void {
+// Bounds on JSON sizes in bytes of UTF-8. A UTF-16 unit of a string is at most 6
+// (a control character is written as \u001f; others take 1 to 3 bytes, a pair 4).
+const BYTES_PER_UNIT = 6;
+/** The longest number JSON.stringify writes, such as -2.2250738585072014e-308. */
+const NUMBER_BYTES = 24;
+
+/** Checks `value` (see assertJson) and returns a bound on its JSON's size. */
+function check(value: unknown, path: string, ancestors: Set<object>): number {
   switch (typeof value) {
     case 'string': {
       const problem = unstorable(value);
       if (problem) throw new NotJsonError(path, `the string ${problem}`);
-      return;
+      return 2 + BYTES_PER_UNIT * value.length;
     }
     case 'boolean':
-      return;
+      return 5;
     case 'number':
       if (!Number.isFinite(value)) throw new NotJsonError(path, `${value} is not a JSON number`);
-      return;
+      return NUMBER_BYTES;
     case 'undefined':
       throw new NotJsonError(path, 'undefined is not JSON (use null)');
     case 'bigint':
@@ -74,16 +107,17 @@ function check(value: unknown, path: string, ancestors: Set<object>): void {
     case 'symbol':
       throw new NotJsonError(path, 'a symbol is not JSON');
   }
-  if (value === null) return;
+  if (value === null) return 4;
   const object = value as object;
   if (ancestors.has(object)) throw new NotJsonError(path, 'a circular reference is not JSON');
   if (typeof (object as { toJSON?: unknown }).toJSON === 'function') {
-    check((object as { toJSON(): unknown }).toJSON(), path, ancestors);
-    return;
+    return check((object as { toJSON(): unknown }).toJSON(), path, ancestors);
   }
   ancestors.add(object);
+  // Brackets, and a comma after each item (one too many, for a simpler sum).
+  let bytes = 2;
   if (Array.isArray(object)) {
-    for (const [index, item] of object.entries()) check(item, `${path}[${index}]`, ancestors);
+    for (const [index, item] of object.entries()) bytes += 1 + check(item, `${path}[${index}]`, ancestors);
   } else {
     const prototype = Object.getPrototypeOf(object);
     if (prototype !== Object.prototype && prototype !== null) {
@@ -96,8 +130,10 @@ function check(value: unknown, path: string, ancestors: Set<object>): void {
       const problem = unstorable(key);
       // JSON.stringify escapes the bad character, so the message itself can be stored (as a task's error).
       if (problem) throw new NotJsonError(path, `the key ${JSON.stringify(key)} ${problem}`);
-      check(item, `${path}.${key}`, ancestors);
+      // "key": value,
+      bytes += 4 + BYTES_PER_UNIT * key.length + check(item, `${path}.${key}`, ancestors);
     }
   }
   ancestors.delete(object);
+  return bytes;
 }

@@ -77,7 +77,7 @@ export class PgTq {
     this.logger = resolved.logger;
     this.#ownsPool = resolved.ownsPool;
     this.#clientConfig = resolved.clientConfig;
-    this.statements = new Statements(this.schema);
+    this.statements = new Statements(this.schema, resolved.limits);
     this.#admin = new Admin(this.statements, this.pool, this.name);
     // An idle pooled connection that dies must not crash the process.
     if (this.#ownsPool)

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { defaultLimits, type PayloadLimits } from '../config.js';
 import type { FinishedState, TaskState } from '../states.js';
 import { type Queryable, quoteIdent } from './queryable.js';
 import type { DueScheduleRow, PendingScheduleRow, ScheduleInput, ScheduleRow } from './schedule-rows.js';
@@ -57,6 +58,8 @@ export interface PushInput {
   queue: string;
   name: string;
   args: readonly unknown[];
+  /** The JSON of `args`, if push already wrote it (to measure large arguments): sent as is. */
+  argsJson?: string | undefined;
   priority?: number | undefined;
   run_at?: Date | undefined;
   delay_ms?: number | undefined;
@@ -104,11 +107,17 @@ export interface RetryInput {
  */
 export class Statements {
   readonly schema: string;
+  /**
+   * How much JSON a task may carry into these statements. Kept here because every
+   * path that stores a task's arguments or result (push, a worker, pop) holds them.
+   */
+  readonly limits: PayloadLimits;
   readonly #texts = new Map<string, { name: string; text: string }>();
   readonly #tag: string;
 
-  constructor(schema: string) {
+  constructor(schema: string, limits: PayloadLimits = defaultLimits) {
     this.schema = schema;
+    this.limits = limits;
     this.#tag = createHash('sha1').update(schema).digest('hex').slice(0, 10);
   }
 
@@ -124,7 +133,9 @@ export class Statements {
 
   pushMany(db: Queryable, tasks: readonly PushInput[], now: Date | null = null) {
     return this.#run<{ ord: string; id: string | null; inserted: boolean }>(db, 'task_push_many', [
-      JSON.stringify(tasks),
+      tasks.some((task) => task.argsJson !== undefined)
+        ? `[${tasks.map(taskJson).join(',')}]`
+        : JSON.stringify(tasks),
       now,
     ]);
   }
@@ -134,7 +145,7 @@ export class Statements {
     return this.#run<{ id: string | null; inserted: boolean }>(db, 'task_push_one', [
       task.queue,
       task.name,
-      JSON.stringify(task.args),
+      task.argsJson ?? JSON.stringify(task.args),
       task.priority ?? null,
       task.run_at ?? null,
       task.delay_ms ?? null,
@@ -379,4 +390,10 @@ export class Statements {
     const [row] = await this.#run<{ wake_at: Date | null }>(db, 'schedule_next_wake', [now]);
     return row?.wake_at ?? null;
   }
+}
+
+/** One task of push_many's JSON, with the JSON of its arguments spliced in if push already wrote it. */
+function taskJson({ argsJson, ...task }: PushInput): string {
+  if (argsJson === undefined) return JSON.stringify(task);
+  return `${JSON.stringify({ ...task, args: undefined }).slice(0, -1)},"args":${argsJson}}`;
 }

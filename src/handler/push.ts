@@ -2,7 +2,7 @@ import { parse } from '../config.js';
 import type { Queryable } from '../db/queryable.js';
 import type { PushInput, Statements } from '../db/statements.js';
 import { UnknownHandlerError, ValidationError } from '../errors.js';
-import { assertJson, unstorable } from '../json.js';
+import { assertJson, assertJsonSize, unstorable } from '../json.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
 import type { Handler } from './handler.js';
 import { type PushOptions, pushOptions } from './options.js';
@@ -101,11 +101,15 @@ function toInput(
   if (!handler && target.handlers.size > 0)
     throw new UnknownHandlerError(item.name, [...target.handlers.keys()]);
   handler?.parseArgs(item.args);
-  assertJson(item.args, `${where || item.name}.args`);
+  const atMost = assertJson(item.args, `${where || item.name}.args`);
+  const what = where ? `${where}.args of ${item.name}` : `${item.name}.args`;
+  const limit = target.statements.limits.maxArgsBytes;
+  const argsJson = assertJsonSize(item.args, atMost, limit, what, 'maxArgsBytes');
   return {
     queue: target.name,
     name: item.name,
     args: item.args,
+    argsJson,
     priority: options.priority ?? handler?.options.priority,
     run_at: options.runAt,
     delay_ms: options.delayMs,

@@ -1,5 +1,5 @@
 import type { Backoff } from '../handler/options.js';
-import { assertJson, storableText } from '../json.js';
+import { assertJson, assertJsonSize, storableText } from '../json.js';
 
 /** Thrown by a handler: try the task again after `delayMs`, whatever attempts are left. */
 export class Retry extends Error {
@@ -53,13 +53,14 @@ export function backoffDelayMs(
 
 /**
  * The outcome of an attempt that returned `result`: stored as JSON, or failed if
- * it is not JSON. Decided here, before the outcome joins a batch, so that one bad
- * result cannot fail the statement storing others.
+ * it is not JSON or its JSON is over `maxBytes`. Decided here, before the outcome
+ * joins a batch, so that one bad result cannot fail the statement storing others.
  */
-export function successOutcome(result: unknown): Outcome {
+export function successOutcome(result: unknown, maxBytes: number): Outcome {
   try {
-    if (result !== undefined) assertJson(result, 'result');
-    return { kind: 'succeeded', result: result ?? null };
+    if (result === undefined) return { kind: 'succeeded', result: null };
+    assertJsonSize(result, assertJson(result, 'result'), maxBytes, 'result', 'maxResultBytes');
+    return { kind: 'succeeded', result };
   } catch (error) {
     // Running again would produce the same unstorable value.
     return { kind: 'failed', error: describeError(error) };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Cancel, Retry, TaskFailedError, type Worker } from '../../src/index.js';
+import { Cancel, PgTq, Retry, TaskFailedError, type Worker } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
 import { gate, useServices } from '../helpers/services.js';
@@ -320,6 +320,21 @@ describe('a result or error PostgreSQL cannot store fails its own task, not the 
     expect(byKind.bigint?.error).toMatch(/^NotJsonError: result\[0\]: a BigInt is not JSON/);
   });
 
+  it('a result over maxResultBytes fails its task with PayloadTooLargeError', async () => {
+    const q = new PgTq('big-results', { connectionString: db.url, schema: db.schema, maxResultBytes: 100 });
+    services.track({ stop: () => q.close() });
+    const echo = q.handler(async function echo(text: string) {
+      return text;
+    });
+    await startWorker(q.worker());
+    const [fits, over] = await echo.pushMany([['x'.repeat(98)], ['x'.repeat(99)]]);
+    await expect(fits?.result({ timeoutMs: 5_000 })).resolves.toBe('x'.repeat(98));
+    await expect(over?.result({ timeoutMs: 5_000 })).rejects.toThrow(
+      'PayloadTooLargeError: result: 101 bytes of JSON, over the limit of 100 bytes (the maxResultBytes option)',
+    );
+    expect(await finished(over?.id as string)).toMatchObject([{ state: 'failed', attempts: 1 }]);
+  });
+
   it('an error message holding U+0000 or a lone surrogate is stored with those replaced', async () => {
     const q = db.queue('bad-errors');
     const { closed, open: release } = gate();
@@ -339,5 +354,25 @@ describe('a result or error PostgreSQL cannot store fails its own task, not the 
     expect([first?.state, last?.state]).toEqual(['succeeded', 'succeeded']);
     expect(failed?.state).toBe('failed');
     expect(failed?.error).toMatch(/^Error: bad \\0 byte and \uFFFD half\n/);
+  });
+
+  it('ClaimedTask.complete with a result that cannot be stored fails the task', async () => {
+    const q = new PgTq('pop-results', { connectionString: db.url, schema: db.schema, maxResultBytes: 50 });
+    services.track({ stop: () => q.close() });
+    await q.pushMany([
+      { name: 't', args: [] },
+      { name: 't', args: [] },
+    ]);
+    const surrogate = await q.pop();
+    await expect(surrogate?.complete({ ok: '\uD83D' })).resolves.toMatchObject({ kind: 'failed' });
+    const large = await q.pop();
+    await expect(large?.complete('x'.repeat(60))).resolves.toMatchObject({
+      kind: 'failed',
+      error: expect.stringMatching(/^PayloadTooLargeError: result: 62 bytes of JSON, over the limit of 50/),
+    });
+    expect(await finished(surrogate?.id as string)).toMatchObject([
+      { state: 'failed', error: expect.stringMatching(/^NotJsonError: result\.ok: the string holds a lone/) },
+    ]);
+    expect(await finished(large?.id as string)).toMatchObject([{ state: 'failed', result: null }]);
   });
 });
