@@ -24,6 +24,23 @@ const logger = z.custom<Logger>(
   'expected a logger with debug, info, warn and error methods',
 );
 
+/** A bound on the limits: PostgreSQL's jsonb cannot hold a value of 256 MiB or more. */
+const JSONB_MAX_BYTES = 255 * 1024 * 1024;
+/** 1 MiB: larger values are seldom meant, and every claim and result read carries them. */
+const DEFAULT_MAX_JSON_BYTES = 1_048_576;
+const jsonBytes = z.number().int().min(2).max(JSONB_MAX_BYTES);
+
+/** How large the JSON that pgtq stores for one task may be, in bytes of UTF-8. */
+export interface PayloadLimits {
+  readonly maxArgsBytes: number;
+  readonly maxResultBytes: number;
+}
+
+export const defaultLimits: PayloadLimits = Object.freeze({
+  maxArgsBytes: DEFAULT_MAX_JSON_BYTES,
+  maxResultBytes: DEFAULT_MAX_JSON_BYTES,
+});
+
 const connectionOptions = z
   .object({
     connectionString: z.string().min(1).optional(),
@@ -42,6 +59,16 @@ const connectionOptions = z
     schema: schemaName.optional(),
     /** @default a logger that says nothing */
     logger: logger.optional(),
+    /**
+     * The largest JSON of one task's arguments, in bytes of UTF-8: a push holding a
+     * larger task is refused with PayloadTooLargeError and stores nothing. @default 1_048_576 (1 MiB)
+     */
+    maxArgsBytes: jsonBytes.optional(),
+    /**
+     * The largest JSON of one task's result, in bytes of UTF-8: a handler returning
+     * more fails its task (without retrying) with PayloadTooLargeError. @default 1_048_576 (1 MiB)
+     */
+    maxResultBytes: jsonBytes.optional(),
   })
   .strict();
 
@@ -73,6 +100,7 @@ export interface ResolvedConnection {
   readonly logger: Logger;
   /** Whether the caller chose the logger. */
   readonly loggerGiven: boolean;
+  readonly limits: PayloadLimits;
 }
 
 /** Settings that say where the server is; with none of them, $DATABASE_URL does. */
@@ -84,13 +112,30 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     typeof connection === 'string' ? { connectionString: connection } : (connection ?? {}),
     'connection',
   );
-  const { pool, schema = defaultSchema(), logger = silentLogger, max, ...clientConfig } = options;
+  const {
+    pool,
+    schema = defaultSchema(),
+    logger = silentLogger,
+    max,
+    maxArgsBytes = defaultLimits.maxArgsBytes,
+    maxResultBytes = defaultLimits.maxResultBytes,
+    ...clientConfig
+  } = options;
+  const limits = Object.freeze({ maxArgsBytes, maxResultBytes });
   const loggerGiven = options.logger !== undefined;
   if (pool) {
     if (Object.keys(clientConfig).length > 0 || max !== undefined) {
       throw new ConfigError('connection: give either { pool } or connection settings, not both');
     }
-    return Object.freeze({ pool, ownsPool: false, clientConfig: pool.options, schema, logger, loggerGiven });
+    return Object.freeze({
+      pool,
+      ownsPool: false,
+      clientConfig: pool.options,
+      schema,
+      logger,
+      loggerGiven,
+      limits,
+    });
   }
   // Like psql: $DATABASE_URL when set, else pg reads PGHOST, PGPORT, PGUSER, PGDATABASE…
   if (SERVER_SETTINGS.every((key) => clientConfig[key] === undefined) && process.env.DATABASE_URL) {
@@ -103,6 +148,7 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     schema,
     logger,
     loggerGiven,
+    limits,
   });
 }
 

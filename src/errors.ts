@@ -32,6 +32,25 @@ export class NotJsonError extends PgTqError {
   }
 }
 
+/**
+ * The JSON of a task's arguments, or of its result, is larger than the queue
+ * allows (the `maxArgsBytes` and `maxResultBytes` options). Nothing was stored.
+ */
+export class PayloadTooLargeError extends PgTqError {
+  /** The size of the JSON, in bytes of UTF-8. */
+  readonly bytes: number;
+  readonly limit: number;
+  /** @param what the value, naming its task: `send_mail.args`, `tasks[3].args of send_mail`, `result` */
+  constructor(what: string, bytes: number, limit: number, option: 'maxArgsBytes' | 'maxResultBytes') {
+    super(
+      'ERR_PGTQ_TOO_LARGE',
+      `${what}: ${bytes} bytes of JSON, over the limit of ${limit} bytes (the ${option} option)`,
+    );
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
 /** A task name with no handler registered on this queue. */
 export class UnknownHandlerError extends PgTqError {
   readonly taskName: string;

@@ -8,6 +8,7 @@ export {
   LeaseLostError,
   NotJsonError,
   NotMigratedError,
+  PayloadTooLargeError,
   PgTqError,
   TaskFailedError,
   TaskNotFoundError,

@@ -69,7 +69,7 @@ export class PgTq {
     this.#loggerGiven = resolved.loggerGiven;
     this.#ownsPool = resolved.ownsPool;
     this.#clientConfig = resolved.clientConfig;
-    this.statements = new Statements(this.schema);
+    this.statements = new Statements(this.schema, resolved.limits);
     this.#admin = new Admin(this.statements, this.pool, this.name);
     const queue = this;
     this.#runtime = {

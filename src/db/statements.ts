@@ -1,3 +1,4 @@
+import { defaultLimits, type PayloadLimits } from '../config.js';
 import type { Queryable } from './queryable.js';
 import type { DueScheduleRow, PendingScheduleRow, ScheduleInput, ScheduleRow } from './schedule-rows.js';
 import { SqlFiles } from './sql-files.js';
@@ -15,9 +16,19 @@ import type {
 
 /** The typed wrapper of each file in sql/, for one schema. */
 export class Statements extends SqlFiles {
+  /** How much JSON a task may carry: here, since every path that stores arguments or results has these. */
+  readonly limits: PayloadLimits;
+
+  constructor(schema: string, limits: PayloadLimits = defaultLimits) {
+    super(schema);
+    this.limits = limits;
+  }
+
   pushMany(db: Queryable, tasks: readonly PushInput[], now: Date | null = null) {
     return this.run<{ ord: string; id: string | null; inserted: boolean }>(db, 'task_push_many', [
-      JSON.stringify(tasks),
+      tasks.some((task) => task.argsJson !== undefined)
+        ? `[${tasks.map(taskJson).join(',')}]`
+        : JSON.stringify(tasks),
       now,
     ]);
   }
@@ -27,7 +38,7 @@ export class Statements extends SqlFiles {
     return this.run<{ id: string | null; inserted: boolean }>(db, 'task_push_one', [
       task.queue,
       task.name,
-      JSON.stringify(task.args),
+      task.argsJson ?? JSON.stringify(task.args),
       task.priority ?? null,
       task.run_at ?? null,
       task.delay_ms ?? null,
@@ -280,4 +291,10 @@ export class Statements extends SqlFiles {
     const [row] = await this.run<{ wake_at: Date | null }>(db, 'schedule_next_wake', [now]);
     return row?.wake_at ?? null;
   }
+}
+
+/** One task of push_many's JSON, with the JSON of its arguments spliced in if push already wrote it. */
+function taskJson({ argsJson, ...task }: PushInput): string {
+  if (argsJson === undefined) return JSON.stringify(task);
+  return `${JSON.stringify({ ...task, args: undefined }).slice(0, -1)},"args":${argsJson}}`;
 }

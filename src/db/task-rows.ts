@@ -38,6 +38,8 @@ export interface PushInput {
   queue: string;
   name: string;
   args: readonly unknown[];
+  /** The JSON of `args`, if push already wrote it (to measure large arguments): sent as is. */
+  argsJson?: string | undefined;
   priority?: number | undefined;
   run_at?: Date | undefined;
   delay_ms?: number | undefined;

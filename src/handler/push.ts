@@ -3,7 +3,7 @@ import type { Queryable } from '../db/queryable.js';
 import type { Statements } from '../db/statements.js';
 import type { PushInput } from '../db/task-rows.js';
 import { UnknownHandlerError, ValidationError } from '../errors.js';
-import { assertJson } from '../json.js';
+import { assertJson, assertJsonSize, unstorable } from '../json.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
 import type { AnyHandler } from './handler.js';
 import { type PushOptions, pushOptions } from './options.js';
@@ -84,6 +84,13 @@ function toInput(
   }
   const own = item.options ? parse(taskPushOptions, item.options, `${at}options`, ValidationError) : {};
   const options = { ...shared, ...own };
+  // PostgreSQL refuses U+0000 in text, and the driver would replace a lone surrogate.
+  const badName = unstorable(item.name);
+  if (badName) throw new ValidationError(`${at}the task name ${JSON.stringify(item.name)} ${badName}`);
+  const badKey = options.key && unstorable(options.key);
+  if (badKey) {
+    throw new ValidationError(`${at}${item.name}: the key ${JSON.stringify(options.key)} ${badKey}`);
+  }
   if (!Array.isArray(item.args)) {
     throw new ValidationError(
       `${at}${item.name}: arguments must be an array (the handler's positional arguments)`,
@@ -95,11 +102,15 @@ function toInput(
   if (!handler && target.handlers.size > 0)
     throw new UnknownHandlerError(item.name, [...target.handlers.keys()]);
   handler?.parseArgs(item.args);
-  assertJson(item.args, `${where || item.name}.args`);
+  const atMost = assertJson(item.args, `${where || item.name}.args`);
+  const what = where ? `${where}.args of ${item.name}` : `${item.name}.args`;
+  const limit = target.statements.limits.maxArgsBytes;
+  const argsJson = assertJsonSize(item.args, atMost, limit, what, 'maxArgsBytes');
   return {
     queue: target.queue,
     name: item.name,
     args: item.args,
+    argsJson,
     priority: options.priority ?? handler?.options.priority,
     run_at: options.runAt,
     delay_ms: options.delayMs,

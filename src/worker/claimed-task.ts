@@ -45,9 +45,12 @@ export class ClaimedTask implements TaskInfo {
     this.#backoff = context.backoff;
   }
 
-  /** Stores `result` (JSON) and moves the task to history as succeeded. */
+  /**
+   * Stores `result` (JSON) and moves the task to history as succeeded; a result
+   * that is not JSON, or larger than `maxResultBytes`, fails the task instead.
+   */
   complete(result?: unknown, options: { client?: Queryable } = {}): Promise<Outcome> {
-    return this.#record(successOutcome(result), options.client);
+    return this.#record(successOutcome(result, this.#statements.limits.maxResultBytes), options.client);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Backoff } from '../handler/options.js';
-import { assertJson } from '../json.js';
+import { assertJson, assertJsonSize, storableText } from '../json.js';
 
 /** Thrown by a handler: try the task again after `delayMs`, whatever attempts are left. */
 export class Retry extends Error {
@@ -38,7 +38,8 @@ const MAX_ERROR_LENGTH = 8_000;
 
 export function describeError(error: unknown): string {
   const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
+  // Stored in a batch with other tasks' outcomes: text PostgreSQL refuses would fail them all.
+  return storableText(text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text);
 }
 
 export function backoffDelayMs(
@@ -50,11 +51,16 @@ export function backoffDelayMs(
   return Math.round(delay * (1 - backoff.jitter * random()));
 }
 
-/** The outcome of an attempt that returned `result`: stored as JSON, or failed if it is not JSON. */
-export function successOutcome(result: unknown): Outcome {
+/**
+ * The outcome of an attempt that returned `result`: stored as JSON, or failed if
+ * it is not JSON or its JSON is over `maxBytes`. Decided here, before the outcome
+ * joins a batch, so that one bad result cannot fail the statement storing others.
+ */
+export function successOutcome(result: unknown, maxBytes: number): Outcome {
   try {
-    if (result !== undefined) assertJson(result, 'result');
-    return { kind: 'succeeded', result: result ?? null };
+    if (result === undefined) return { kind: 'succeeded', result: null };
+    assertJsonSize(result, assertJson(result, 'result'), maxBytes, 'result', 'maxResultBytes');
+    return { kind: 'succeeded', result };
   } catch (error) {
     // Running again would produce the same unstorable value.
     return { kind: 'failed', error: describeError(error) };

@@ -55,7 +55,8 @@ export async function runTask(
   const attempt = async (tx: pg.PoolClient | undefined): Promise<Outcome> => {
     await deps.hooks.before?.(task);
     const context: TaskContext = { task, signal, logger, tx };
-    return successOutcome(await abortable(handler.run(context, task.args), signal));
+    const result = await abortable(handler.run(context, task.args), signal);
+    return successOutcome(result, deps.statements.limits.maxResultBytes);
   };
   const failed = (error: unknown): Outcome =>
     // Arguments that fail the handler's schema will fail every time: no retry storm.

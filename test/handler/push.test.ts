@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { NotJsonError, type PgTq, UnknownHandlerError, ValidationError } from '../../src/index.js';
+import {
+  NotJsonError,
+  PayloadTooLargeError,
+  PgTq,
+  UnknownHandlerError,
+  ValidationError,
+} from '../../src/index.js';
 import { useTestSchema } from '../helpers/queue.js';
 
 const db = await useTestSchema('pgtq_push');
@@ -207,6 +213,137 @@ describe('bad input gets a typed error and stores nothing', () => {
       ]),
     ).rejects.toThrow(/tasks\[1\]\.args\[0\]: a BigInt/);
     expect(await countTasks('bad')).toBe(0);
+  });
+});
+
+describe('text PostgreSQL cannot store gets a NotJsonError, not a database error', () => {
+  const q = db.queue('text');
+  const loose = q.handler(async function loose(..._args: unknown[]) {});
+
+  it.each([
+    ['U+0000 in a string', [{ name: 'a\u0000b' }], 'args[0].name', /the string holds U\+0000 at index 1/],
+    ['a lone high surrogate', [{ name: 'ab\uD800' }], 'args[0].name', /lone surrogate at index 2/],
+    ['a lone low surrogate', [['x', '\uDC00y']], 'args[0][1]', /lone surrogate at index 0/],
+    ['swapped halves of a pair', ['\uDE00\uD83D'], 'args[0]', /lone surrogate at index 0/],
+    ['U+0000 in a key', [{ ok: { 'na\u0000me': 1 } }], 'args[0].ok', /the key "na\\u0000me" holds U\+0000/],
+    ['a lone surrogate in a key', [{ '\uD800': 1 }], 'args[0]', /the key "\\ud800" holds a lone surrogate/],
+  ])('%s', async (_, args, path, message) => {
+    const error = await loose.push(...args).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotJsonError);
+    expect((error as NotJsonError).path).toBe(`loose.${path}`);
+    expect((error as Error).message).toMatch(message);
+    expect(await countTasks('text')).toBe(0);
+  });
+
+  it('the same through q.push and pushMany, which store none of the tasks', async () => {
+    await expect(q.push('loose', ['\u0000'])).rejects.toThrow(/loose\.args\[0\]: the string holds U\+0000/);
+    await expect(
+      q.pushMany([
+        { name: 'loose', args: ['fine'] },
+        { name: 'loose', args: [{ deep: ['\uDBFF'] }] },
+      ]),
+    ).rejects.toThrow(/tasks\[1\]\.args\[0\]\.deep\[0\]: the string holds a lone surrogate/);
+    expect(await countTasks('text')).toBe(0);
+  });
+
+  it('U+0000 or a lone surrogate in a task name or key is a ValidationError', async () => {
+    await expect(db.queue('text-names').push('a\u0000b', [])).rejects.toThrow(ValidationError);
+    await expect(loose.with({ key: 'k\uD800' }).push()).rejects.toThrow(
+      /loose: the key "k\\ud800" holds a lone surrogate/,
+    );
+    expect(await countTasks('text')).toBe(0);
+    expect(await countTasks('text-names')).toBe(0);
+  });
+
+  it('surrogate pairs (emoji, rare CJK) and other control characters are stored and read back unchanged', async () => {
+    const args = [{ 'key 😀': 'smile 😀, 𠜎, \u0001\u001f\uFFFF', nested: ['\uD83D\uDE00'] }];
+    const ref = await loose.push(...args);
+    const [row] = await db.rows('SELECT args FROM :schema.tasks WHERE id = $1', [ref.id]);
+    expect(row?.args).toEqual(args);
+    const many = await q.pushMany([{ name: 'loose', args }]);
+    expect((await q.getTask(many[0]?.id as string)).args).toEqual(args);
+    await db.rows('DELETE FROM :schema.tasks WHERE queue = $1', ['text']);
+  });
+});
+
+describe('arguments larger than maxArgsBytes get a PayloadTooLargeError', () => {
+  const MiB = 1_048_576;
+  /** Arguments of `bytes` bytes of JSON: `["xx…x<char>"]`. */
+  const ofBytes = (bytes: number, char = 'x') => {
+    const charBytes = Buffer.byteLength(JSON.stringify(char)) - 2;
+    return ['x'.repeat(bytes - 4 - charBytes) + char];
+  };
+
+  it('by default 1 MiB of UTF-8 JSON is allowed and a byte more is not', async () => {
+    const q = db.queue('size-default');
+    const big = q.handler(async function big(_text: string) {});
+    const ref = await big.push(...(ofBytes(MiB, 'é') as [string]));
+    expect((await q.getTask(ref.id)).args).toEqual(ofBytes(MiB, 'é'));
+    const error = await big.push(...(ofBytes(MiB + 1) as [string])).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PayloadTooLargeError);
+    expect(error).toMatchObject({ code: 'ERR_PGTQ_TOO_LARGE', bytes: MiB + 1, limit: MiB });
+    expect((error as Error).message).toBe(
+      `big.args: ${MiB + 1} bytes of JSON, over the limit of ${MiB} bytes (the maxArgsBytes option)`,
+    );
+    expect(await countTasks('size-default')).toBe(1);
+  });
+
+  it('counts bytes of UTF-8, not characters', async () => {
+    const q = new PgTq('size-utf8', { connectionString: db.url, schema: db.schema, maxArgsBytes: 100 });
+    try {
+      // 30 three-byte characters: 34 characters of JSON, 94 bytes.
+      await expect(q.push('t', ['€'.repeat(30)])).resolves.toMatchObject({ inserted: true });
+      // 33 of them: 37 characters, 103 bytes.
+      await expect(q.push('t', ['€'.repeat(33)])).rejects.toMatchObject({ bytes: 103, limit: 100 });
+      // An emoji is two UTF-16 units and four bytes: 54 characters, 104 bytes.
+      await expect(q.push('t', ['😀'.repeat(25)])).rejects.toMatchObject({ bytes: 104 });
+      expect(await countTasks('size-utf8')).toBe(1);
+    } finally {
+      await q.close();
+    }
+  });
+
+  it('a custom limit applies to push, handler.push, pushMany and handler.pushMany; the whole call stores nothing', async () => {
+    const q = new PgTq('size-custom', { connectionString: db.url, schema: db.schema, maxArgsBytes: 1000 });
+    try {
+      const h = q.handler(async function sized(_text: string) {});
+      await expect(h.push(...(ofBytes(1000) as [string]))).resolves.toMatchObject({ inserted: true });
+      await expect(h.push(...(ofBytes(1001) as [string]))).rejects.toThrow(
+        'sized.args: 1001 bytes of JSON, over the limit of 1000 bytes (the maxArgsBytes option)',
+      );
+      await expect(q.push('sized', ofBytes(1001))).rejects.toThrow(PayloadTooLargeError);
+      await expect(
+        q.pushMany([
+          { name: 'sized', args: ['small'] },
+          { name: 'sized', args: ofBytes(2000) },
+        ]),
+      ).rejects.toThrow(/^tasks\[1\]\.args of sized: 2000 bytes of JSON, over the limit of 1000 bytes/);
+      await expect(h.pushMany([['small'], ofBytes(1001) as [string]])).rejects.toThrow(
+        /^tasks\[1\]\.args of sized: 1001 bytes/,
+      );
+      expect(await countTasks('size-custom')).toBe(1);
+      // Arguments near the limit, whose JSON push writes to count it, are stored as pushed.
+      const near = ofBytes(999, '"') as [string];
+      const refs = await q.pushMany([
+        { name: 'sized', args: ['small'], priority: 2 },
+        { name: 'sized', args: near, key: 'near' },
+      ]);
+      const stored = await Promise.all(refs.map((ref) => q.getTask(ref.id)));
+      expect(stored.map(({ args, priority, key }) => ({ args, priority, key }))).toEqual([
+        { args: ['small'], priority: 2, key: null },
+        { args: near, priority: 0, key: 'near' },
+      ]);
+    } finally {
+      await q.close();
+    }
+  });
+
+  it.each([
+    [0, /maxArgsBytes: Too small/],
+    [1.5, /maxArgsBytes: Invalid input: expected int/],
+    [2 ** 30, /maxArgsBytes: Too big/],
+  ])('maxArgsBytes %s is a ConfigError', (maxArgsBytes, message) => {
+    expect(() => new PgTq('size-bad', { schema: db.schema, maxArgsBytes })).toThrow(message);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Cancel, Retry, TaskFailedError, type Worker } from '../../src/index.js';
+import { Cancel, PgTq, Retry, TaskFailedError, type Worker } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
 import { gate, useServices } from '../helpers/services.js';
@@ -283,5 +283,96 @@ describe('worker', () => {
       .sort((a, b) => b.priority - a.priority || a.i - b.i)
       .map(({ i }) => i);
     expect(order).toEqual([100, ...expected]);
+  });
+});
+
+describe('a result or error PostgreSQL cannot store fails its own task, not the batch it is stored in', () => {
+  it('a result that is not JSON fails its task at once; tasks finishing with it succeed', async () => {
+    const q = db.queue('bad-results');
+    const { closed, open: release } = gate();
+    let started = 0;
+    const give = q.handler({ name: 'give', maxAttempts: 5 }, async function give(kind: string) {
+      started++;
+      await closed;
+      if (kind === 'surrogate') return { text: 'ab\uD800' };
+      if (kind === 'nul-key') return Object.fromEntries([['a\u0000', 1]]);
+      if (kind === 'bigint') return [1n];
+      return kind;
+    });
+    await startWorker(q.worker({ concurrency: 10 }));
+    const kinds = ['ok-1', 'surrogate', 'ok-2', 'nul-key', 'ok-3', 'bigint', 'ok-4'];
+    const refs = await give.pushMany(kinds.map((kind) => [kind]));
+    await waitFor(() => started === kinds.length);
+    // Released together, their outcomes reach the completer together and are stored in one or two statements.
+    release();
+    await Promise.allSettled(refs.map((ref) => ref.result({ timeoutMs: 5_000 })));
+    const rows = await Promise.all(refs.map(async (ref) => (await finished(ref.id))[0]));
+    const byKind = Object.fromEntries(kinds.map((kind, i) => [kind, rows[i]]));
+    for (const ok of ['ok-1', 'ok-2', 'ok-3', 'ok-4']) {
+      expect(byKind[ok]).toEqual({ state: 'succeeded', result: ok, error: null, attempts: 1 });
+    }
+    // Not retried: the handler would return the same value again.
+    expect(byKind.surrogate).toMatchObject({ state: 'failed', attempts: 1, result: null });
+    expect(byKind.surrogate?.error).toMatch(
+      /^NotJsonError: result\.text: the string holds a lone surrogate at index 2/,
+    );
+    expect(byKind['nul-key']?.error).toMatch(/^NotJsonError: result: the key "a\\u0000" holds U\+0000/);
+    expect(byKind.bigint?.error).toMatch(/^NotJsonError: result\[0\]: a BigInt is not JSON/);
+  });
+
+  it('a result over maxResultBytes fails its task with PayloadTooLargeError', async () => {
+    const q = new PgTq('big-results', { connectionString: db.url, schema: db.schema, maxResultBytes: 100 });
+    services.track({ stop: () => q.close() });
+    const echo = q.handler(async function echo(text: string) {
+      return text;
+    });
+    await startWorker(q.worker());
+    const [fits, over] = await echo.pushMany([['x'.repeat(98)], ['x'.repeat(99)]]);
+    await expect(fits?.result({ timeoutMs: 5_000 })).resolves.toBe('x'.repeat(98));
+    await expect(over?.result({ timeoutMs: 5_000 })).rejects.toThrow(
+      'PayloadTooLargeError: result: 101 bytes of JSON, over the limit of 100 bytes (the maxResultBytes option)',
+    );
+    expect(await finished(over?.id as string)).toMatchObject([{ state: 'failed', attempts: 1 }]);
+  });
+
+  it('an error message holding U+0000 or a lone surrogate is stored with those replaced', async () => {
+    const q = db.queue('bad-errors');
+    const { closed, open: release } = gate();
+    let started = 0;
+    const job = q.handler({ name: 'job', maxAttempts: 1 }, async function job(fail: boolean) {
+      started++;
+      await closed;
+      if (fail) throw new Error('bad \u0000 byte and \uDC00 half');
+      return 'ok';
+    });
+    await startWorker(q.worker());
+    const refs = await job.pushMany([[false], [true], [false]]);
+    await waitFor(() => started === 3);
+    release();
+    await Promise.allSettled(refs.map((ref) => ref.result({ timeoutMs: 5_000 })));
+    const [first, failed, last] = await Promise.all(refs.map(async (ref) => (await finished(ref.id))[0]));
+    expect([first?.state, last?.state]).toEqual(['succeeded', 'succeeded']);
+    expect(failed?.state).toBe('failed');
+    expect(failed?.error).toMatch(/^Error: bad \\0 byte and \uFFFD half\n/);
+  });
+
+  it('ClaimedTask.complete with a result that cannot be stored fails the task', async () => {
+    const q = new PgTq('pop-results', { connectionString: db.url, schema: db.schema, maxResultBytes: 50 });
+    services.track({ stop: () => q.close() });
+    await q.pushMany([
+      { name: 't', args: [] },
+      { name: 't', args: [] },
+    ]);
+    const surrogate = await q.pop();
+    await expect(surrogate?.complete({ ok: '\uD83D' })).resolves.toMatchObject({ kind: 'failed' });
+    const large = await q.pop();
+    await expect(large?.complete('x'.repeat(60))).resolves.toMatchObject({
+      kind: 'failed',
+      error: expect.stringMatching(/^PayloadTooLargeError: result: 62 bytes of JSON, over the limit of 50/),
+    });
+    expect(await finished(surrogate?.id as string)).toMatchObject([
+      { state: 'failed', error: expect.stringMatching(/^NotJsonError: result\.ok: the string holds a lone/) },
+    ]);
+    expect(await finished(large?.id as string)).toMatchObject([{ state: 'failed', result: null }]);
   });
 });
