@@ -484,7 +484,7 @@ async function openDatabase() {
     if (url) return { url, source: name, stop: async () => {} };
   }
   log('no DATABASE_URL or PGTQ_TEST_DATABASE_URL: starting a throwaway PostgreSQL');
-  const { startFallbackDatabase } = await import('../dist/db/fallback-database.js');
+  const { startFallbackDatabase } = await import('../dist/dev/fallback-database.js');
   const fallback = await startFallbackDatabase();
   return { url: fallback.url, source: `${fallback.kind} fallback`, stop: () => fallback.stop() };
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { redactUrl } from '../../src/config.js';
-import { type FallbackDatabase, startFallbackDatabase } from '../../src/db/fallback-database.js';
+import { type FallbackDatabase, startFallbackDatabase } from '../../src/dev/fallback-database.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

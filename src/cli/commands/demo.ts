@@ -1,5 +1,8 @@
-import { type FallbackDatabase, startFallbackDatabase } from '../../db/fallback-database.js';
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { quoteIdent } from '../../db/queryable.js';
+// Types only, erased from the build: the module itself is loaded on demand, see importFallbackDatabase.
+import type { FallbackDatabase } from '../../dev/fallback-database.js';
 import { PgTq } from '../../pgtq.js';
 import { Retry } from '../../worker/outcomes.js';
 import { type Command, parseCommand, table } from '../common.js';
@@ -11,22 +14,25 @@ export const demoCommand: Command = {
   summary: 'run an end-to-end example: push in a transaction, work, schedule, inspect',
   usage: `pgtq demo [--database-url <url>] [--keep]
 
-Uses $DATABASE_URL (in its own schema "${SCHEMA}", leaving your data alone), or starts
-an embedded PostgreSQL when none is set. Pushes tasks inside a business transaction,
-one in a rolled-back transaction (it never runs), a delayed task and a retried one,
-runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
+Uses $DATABASE_URL (in its own schema "${SCHEMA}", leaving your data alone); in a
+development checkout, starts a throwaway PostgreSQL when none is set. Pushes tasks
+inside a business transaction, one in a rolled-back transaction (it never runs), a
+delayed task and a retried one, runs a worker and a scheduler, shows progress and the
+SQL views, and shuts down. Ctrl-C ends it at once.
   --keep   keep the "${SCHEMA}" schema afterwards to explore it with psql`,
   async run({ argv, out, err }) {
     const { values } = parseCommand(argv, { keep: { type: 'boolean' } });
     const say = (line: string) => out.write(`${line}\n`);
-    let embedded: FallbackDatabase | undefined;
+    using _interrupt = exitOnInterrupt(err);
+    let fallback: FallbackDatabase | undefined;
     let url = values['database-url'] ?? process.env.DATABASE_URL;
     if (!url) {
-      say('No DATABASE_URL: starting an embedded PostgreSQL…');
-      embedded = await startFallbackDatabase(
+      const { startFallbackDatabase } = await importFallbackDatabase();
+      say('No DATABASE_URL: starting a throwaway PostgreSQL…');
+      fallback = await startFallbackDatabase(
         values.verbose ? { log: (line) => err.write(`  ${line}\n`) } : {},
       );
-      url = embedded.url;
+      url = fallback.url;
     }
     const q = new PgTq('demo', { connectionString: url, schema: SCHEMA });
     const schema = quoteIdent(SCHEMA);
@@ -161,7 +167,45 @@ runs a worker and a scheduler, shows progress and the SQL views, and shuts down.
     } finally {
       if (!values.keep) await q.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
       await q.close();
-      await embedded?.stop();
+      await fallback?.stop();
     }
   },
 };
+
+/**
+ * Until disposed, SIGINT and SIGTERM end the demo at once, as they would by default, but through
+ * process.exit(): a throwaway server is then removed by its exit hook before the queue's connections
+ * see it go and fail noisily.
+ */
+function exitOnInterrupt(err: NodeJS.WritableStream): Disposable {
+  const interrupted = (signal: NodeJS.Signals) => {
+    err.write(`\npgtq demo: interrupted by ${signal}\n`);
+    process.exit(128 + (constants.signals[signal] ?? 0));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
+  return {
+    [Symbol.dispose]() {
+      process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    },
+  };
+}
+
+/**
+ * The throwaway server is development code, left out of the published package, so it is imported only
+ * when needed; without it the demo needs a DATABASE_URL.
+ */
+async function importFallbackDatabase(): Promise<typeof import('../../dev/fallback-database.js')> {
+  const url = new URL('../../dev/fallback-database.js', import.meta.url);
+  try {
+    return await import('../../dev/fallback-database.js');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    // Only the module itself missing means "installed package"; a broken checkout should say what broke.
+    if (code !== 'ERR_MODULE_NOT_FOUND' || !String((error as Error).message).includes(fileURLToPath(url))) {
+      throw error;
+    }
+    throw new Error(
+      'no DATABASE_URL: set DATABASE_URL (or --database-url) to the PostgreSQL to run the demo on',
+    );
+  }
+}
