@@ -15,6 +15,8 @@ type Callback = (payload: string) => void;
 
 /** Tries of the first connection when it is cut while opening. */
 const FIRST_CONNECT_ATTEMPTS = 4;
+/** How long close() waits for a connection to end. */
+const END_WAIT_MS = 1_000;
 
 /**
  * One LISTEN connection shared by everything in a PgTq instance. A notification
@@ -40,6 +42,8 @@ export class Listener {
   readonly #lostWhileOpening = new WeakSet<Subscriber>();
   #connecting: Promise<void> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** The LISTENs under way on the current connection, one after another. */
+  #listening: Promise<unknown> = Promise.resolve();
   /** Between a lost connection and its replacement. */
   #reconnecting = false;
   #failures = 0;
@@ -62,8 +66,11 @@ export class Listener {
     if (!callbacks) {
       callbacks = new Set();
       this.#channels.set(channel, callbacks);
-      // A connection lost meanwhile LISTENs again to every channel when it is back.
-      await this.#subscriber?.listenTo(channel)?.catch(() => {});
+      // One LISTEN at a time: pg wants one query at a time on a connection. A
+      // connection lost meanwhile LISTENs again to every channel when it is back.
+      const subscriber = this.#subscriber;
+      this.#listening = this.#listening.then(() => subscriber?.listenTo(channel)).catch(() => {});
+      await this.#listening;
     }
     const own = callbacks;
     own.add(callback);
@@ -81,9 +88,8 @@ export class Listener {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retryTimer);
-    await this.#end(this.#opening);
-    await this.#connecting?.catch(() => {});
-    await this.#end(this.#subscriber);
+    // A connection still opening ends itself once open (see #open): no waiting for it here.
+    await Promise.all([this.#end(this.#opening), this.#end(this.#subscriber)]);
     this.#subscriber = undefined;
   }
 
@@ -193,7 +199,18 @@ export class Listener {
     for (const callback of this.#reconnectCallbacks) callback();
   }
 
+  /**
+   * Ends a connection, waiting at most a second: pg's end() of a connection cut
+   * while it was being opened can wait forever for an 'end' that never comes.
+   */
   async #end(subscriber: Subscriber | undefined): Promise<void> {
-    await subscriber?.close().catch(() => {});
+    if (!subscriber) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, END_WAIT_MS);
+      timer.unref();
+    });
+    await Promise.race([subscriber.close().catch(() => {}), late]);
+    clearTimeout(timer);
   }
 }
