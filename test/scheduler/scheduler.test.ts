@@ -22,7 +22,7 @@ it('three schedulers at once over 1,000 delayed tasks: each promoted exactly onc
   expect(await q.scheduler().promoter.runOnce(due)).toBe(0);
 });
 
-it('a task pushed with delayMs 200 runs no earlier than 200 ms, and soon after, with an idle worker and scheduler', async () => {
+it('a task pushed with delayMs 200 runs no earlier than 200 ms, and on time rather than at a fallback poll, with an idle worker and scheduler', async () => {
   const q = db.queue('delay');
   let ranAt = 0;
   const job = q.handler(async function job() {
@@ -36,7 +36,9 @@ it('a task pushed with delayMs 200 runs no earlier than 200 ms, and soon after, 
   await waitFor(() => ranAt);
   const lateness = ranAt - pushedAt - 200;
   expect(lateness).toBeGreaterThanOrEqual(0);
-  expect(lateness).toBeLessThan(50);
+  // Woken for its due time, not by the worker's poll (60 s here) or the scheduler's longest
+  // sleep (30 s). How late exactly is for the benchmark to say: a loaded machine adds tens of ms.
+  expect(lateness).toBeLessThan(1_000);
 });
 
 it('history: partitions are created a week ahead and expired ones dropped while workers finish tasks', async () => {
