@@ -69,6 +69,26 @@ const connectionOptions = z
      * more fails its task (without retrying) with PayloadTooLargeError. @default 1_048_576 (1 MiB)
      */
     maxResultBytes: jsonBytes.optional(),
+    /**
+     * Whether statements run as named prepared statements, parsed and planned once
+     * per connection. Set false behind a pooler that cannot keep them, such as
+     * PgBouncer before 1.21 in transaction mode: each statement is then sent unnamed
+     * (still with $n parameters). @default true
+     */
+    preparedStatements: z.boolean().optional(),
+    /**
+     * Where the LISTEN connection goes: the pool's own settings by default; a
+     * connection string (or `{ connectionString }`) for a direct connection to the
+     * server when the pool goes through a pooler in transaction mode, which cannot
+     * LISTEN; or false for no LISTEN at all, when workers, schedulers and
+     * `result()` find work by polling only (and poll more often). @default the pool's settings
+     */
+    listen: z
+      .union(
+        [z.literal(false), z.string().min(1), z.object({ connectionString: z.string().min(1) }).strict()],
+        'expected false, a connection string, or { connectionString }',
+      )
+      .optional(),
   })
   .strict();
 
@@ -94,8 +114,10 @@ export interface ResolvedConnection {
   readonly pool: pg.Pool;
   /** Whether pgtq created the pool, and so ends it on close. */
   readonly ownsPool: boolean;
-  /** How to open a dedicated connection (for LISTEN). */
-  readonly clientConfig: pg.ClientConfig;
+  /** How to open the dedicated LISTEN connection, or null: no LISTEN, polling only. */
+  readonly listenConfig: pg.ClientConfig | null;
+  /** Whether statements run as named prepared statements. */
+  readonly preparedStatements: boolean;
   readonly schema: string;
   readonly logger: Logger;
   /** Whether the caller chose the logger. */
@@ -119,9 +141,17 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     max,
     maxArgsBytes = defaultLimits.maxArgsBytes,
     maxResultBytes = defaultLimits.maxResultBytes,
+    preparedStatements = true,
+    listen,
     ...clientConfig
   } = options;
   const limits = Object.freeze({ maxArgsBytes, maxResultBytes });
+  const listenTo = (poolConfig: pg.ClientConfig): pg.ClientConfig | null =>
+    listen === false
+      ? null
+      : listen === undefined
+        ? poolConfig
+        : { connectionString: typeof listen === 'string' ? listen : listen.connectionString };
   const loggerGiven = options.logger !== undefined;
   if (pool) {
     if (Object.keys(clientConfig).length > 0 || max !== undefined) {
@@ -130,7 +160,8 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     return Object.freeze({
       pool,
       ownsPool: false,
-      clientConfig: pool.options,
+      listenConfig: listenTo(pool.options),
+      preparedStatements,
       schema,
       logger,
       loggerGiven,
@@ -144,7 +175,8 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
   return Object.freeze({
     pool: new pg.Pool({ ...clientConfig, max: max ?? 10 }),
     ownsPool: true,
-    clientConfig,
+    listenConfig: listenTo(clientConfig),
+    preparedStatements,
     schema,
     logger,
     loggerGiven,

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { Admin, type CancelResult, type ProgressOptions, type TaskFilter } from './admin.js';
 import { type Connection, parse, queueName, resolveConnection } from './config.js';
-import { Listener } from './db/listener.js';
+import { type Notifications, openNotifications } from './db/listener.js';
 import { migrate } from './db/migrate.js';
 import { Statements } from './db/statements.js';
 import type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
@@ -45,10 +45,10 @@ export class PgTq {
   readonly statements: Statements;
   readonly #handlers = new Map<string, AnyHandler>();
   readonly #ownsPool: boolean;
-  readonly #clientConfig: pg.ClientConfig;
+  readonly #listenConfig: pg.ClientConfig | null;
   #logger: Logger;
   #loggerGiven: boolean;
-  #listener: Listener | undefined;
+  #listener: Notifications | undefined;
   #closed = false;
   readonly #services = new Set<Worker | Scheduler>();
   readonly #admin: Admin;
@@ -68,8 +68,8 @@ export class PgTq {
     this.#logger = resolved.logger;
     this.#loggerGiven = resolved.loggerGiven;
     this.#ownsPool = resolved.ownsPool;
-    this.#clientConfig = resolved.clientConfig;
-    this.statements = new Statements(this.schema, resolved.limits);
+    this.#listenConfig = resolved.listenConfig;
+    this.statements = new Statements(this.schema, resolved.limits, resolved);
     this.#admin = new Admin(this.statements, this.pool, this.name);
     const queue = this;
     this.#runtime = {
@@ -78,6 +78,7 @@ export class PgTq {
       pool: this.pool,
       statements: this.statements,
       handlers: this.#handlers,
+      listening: this.#listenConfig !== null,
       get logger() {
         return queue.#logger;
       },
@@ -274,9 +275,9 @@ export class PgTq {
   }
 
   /** The LISTEN connection shared by this instance's workers and waiters. */
-  #openListener(): Listener {
+  #openListener(): Notifications {
     if (this.#closed) throw new ConfigError(`queue "${this.name}" is closed`);
-    this.#listener ??= new Listener(this.#clientConfig, this.schema, this.#runtime.logger);
+    this.#listener ??= openNotifications(this.#listenConfig, this.schema, this.#runtime.logger);
     return this.#listener;
   }
 

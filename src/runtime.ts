@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Listener } from './db/listener.js';
+import type { Notifications } from './db/listener.js';
 import type { Statements } from './db/statements.js';
 import type { AnyHandler } from './handler/handler.js';
 import type { PushOptions } from './handler/options.js';
@@ -20,8 +20,13 @@ export interface Runtime {
   readonly statements: Statements;
   readonly handlers: ReadonlyMap<string, AnyHandler>;
   readonly logger: Logger;
-  /** The queue's shared LISTEN connection, opened on first use. */
-  listener(): Listener;
+  /**
+   * Whether a LISTEN connection wakes waiters; when false (the `listen: false`
+   * connection option), workers, schedulers and result() poll more often instead.
+   */
+  readonly listening: boolean;
+  /** The queue's shared LISTEN connection, opened on first use (or none: see `listening`). */
+  listener(): Notifications;
   /** Checks and stores tasks of this queue (see pushTasks). */
   pushTasks(items: readonly PushItem[], options: PushOptions): Promise<TaskRef[]>;
   /** Waits for a task's result (see waitForResult). */

@@ -5,6 +5,8 @@ import type { ResultOptions } from './task-ref.js';
 
 /** NOTIFY is a hint; this slow poll covers one lost while the listener reconnects. */
 const RESULT_POLL_MS = 5_000;
+/** Without LISTEN (the `listen: false` connection option) polling is all there is. */
+const RESULT_POLL_WITHOUT_LISTEN_MS = 250;
 
 /**
  * Resolves with the result of task `id` once it succeeds (in any process), woken
@@ -12,6 +14,7 @@ const RESULT_POLL_MS = 5_000;
  */
 export async function waitForResult<R>(runtime: Runtime, id: string, options: ResultOptions): Promise<R> {
   const listener = runtime.listener();
+  const pollMs = runtime.listening ? RESULT_POLL_MS : RESULT_POLL_WITHOUT_LISTEN_MS;
   let wake: () => void = () => {};
   const unsubscribe = await listener.on('task_finished', (queue) => queue === runtime.queue && wake());
   const stopReconnect = listener.onReconnect(() => wake());
@@ -29,7 +32,7 @@ export async function waitForResult<R>(runtime: Runtime, id: string, options: Re
       const left = deadline - Date.now();
       if (left <= 0) throw new TimeoutError(`Task ${id} did not finish within ${options.timeoutMs} ms`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(left, RESULT_POLL_MS));
+        const timer = setTimeout(done, Math.min(left, pollMs));
         options.signal?.addEventListener('abort', done, { once: true });
         function done() {
           clearTimeout(timer);

@@ -13,6 +13,34 @@ export type NotificationKind = 'task_ready' | 'task_scheduled' | 'task_finished'
 
 type Callback = (payload: string) => void;
 
+/** What workers, schedulers and result() need of the notifications: a Listener, or none at all. */
+export interface Notifications {
+  /** False when nothing LISTENs: those who wait then rely on polling alone. */
+  readonly listening: boolean;
+  /** Calls `callback` with the payload of every `kind` notification; resolves to the unsubscribe function. */
+  on(kind: NotificationKind, callback: Callback): Promise<() => void>;
+  /** Calls `callback` after each reconnect; returns the unsubscribe function. */
+  onReconnect(callback: () => void): () => void;
+  close(): Promise<void>;
+}
+
+/** No LISTEN connection (the `listen: false` option): nothing is ever announced. */
+export const noNotifications: Notifications = Object.freeze({
+  listening: false,
+  on: async () => () => {},
+  onReconnect: () => () => {},
+  close: async () => {},
+});
+
+/** A Listener on a connection made with `config`, or, for null (the `listen: false` option), none. */
+export function openNotifications(
+  config: pg.ClientConfig | null,
+  schema: string,
+  logger: Logger,
+): Notifications {
+  return config ? new Listener(config, schema, logger) : noNotifications;
+}
+
 /** Tries of the first connection when it is cut while opening. */
 const FIRST_CONNECT_ATTEMPTS = 4;
 /** How long close() waits for a connection to end. */
@@ -29,7 +57,8 @@ const END_WAIT_MS = 1_000;
  * the LISTENing; the reconnecting is done here (pg-listen is told never to
  * retry), so that close() always ends it and a dead connection never lingers.
  */
-export class Listener {
+export class Listener implements Notifications {
+  readonly listening = true;
   readonly #clientConfig: pg.ClientConfig;
   readonly #schema: string;
   readonly #logger: Logger;

@@ -20,17 +20,26 @@ export function renderSql(file: string, schema: string): string {
   return source(file).replace(/(?<![:\w]):schema\b/g, quoteIdent(schema));
 }
 
+export interface SqlOptions {
+  /** Whether each statement runs as a named prepared statement. @default true */
+  readonly preparedStatements?: boolean;
+}
+
 /**
  * The files of sql/ rendered for one schema, each run as a named prepared
- * statement, so each connection parses and plans it once.
+ * statement, so each connection parses and plans it once; or, with
+ * `preparedStatements: false`, sent unnamed each time (for poolers that cannot
+ * keep a prepared statement, such as PgBouncer before 1.21 in transaction mode).
  */
 export class SqlFiles {
   readonly schema: string;
-  readonly #texts = new Map<string, { name: string; text: string }>();
+  readonly #texts = new Map<string, { name?: string; text: string }>();
   readonly #tag: string;
+  readonly #prepared: boolean;
 
-  constructor(schema: string) {
+  constructor(schema: string, { preparedStatements = true }: SqlOptions = {}) {
     this.schema = schema;
+    this.#prepared = preparedStatements;
     this.#tag = createHash('sha1').update(schema).digest('hex').slice(0, 10);
   }
 
@@ -38,7 +47,8 @@ export class SqlFiles {
   protected async run<R extends object>(db: Queryable, file: string, values: unknown[]): Promise<R[]> {
     let statement = this.#texts.get(file);
     if (!statement) {
-      statement = { name: `pgtq_${file}_${this.#tag}`, text: renderSql(file, this.schema) };
+      const text = renderSql(file, this.schema);
+      statement = this.#prepared ? { name: `pgtq_${file}_${this.#tag}`, text } : { text };
       this.#texts.set(file, statement);
     }
     const result = await db.query<R & pg.QueryResultRow>({ ...statement, values });

@@ -1,7 +1,7 @@
 import { defaultLimits, type PayloadLimits } from '../config.js';
 import type { Queryable } from './queryable.js';
 import type { DueScheduleRow, PendingScheduleRow, ScheduleInput, ScheduleRow } from './schedule-rows.js';
-import { SqlFiles } from './sql-files.js';
+import { SqlFiles, type SqlOptions } from './sql-files.js';
 import type {
   ClaimedRow,
   FinishInput,
@@ -19,8 +19,8 @@ export class Statements extends SqlFiles {
   /** How much JSON a task may carry: here, since every path that stores arguments or results has these. */
   readonly limits: PayloadLimits;
 
-  constructor(schema: string, limits: PayloadLimits = defaultLimits) {
-    super(schema);
+  constructor(schema: string, limits: PayloadLimits = defaultLimits, options: SqlOptions = {}) {
+    super(schema, options);
     this.limits = limits;
   }
 

@@ -33,8 +33,13 @@ export const schedulerOptions = z
       .default(30 * DAY_MS),
     /** How often the scheduler records that it is alive (see the live_processes view). @default 5_000 */
     livenessIntervalMs: z.number().int().min(100).default(5_000),
-    /** The longest sleep between looks at the schedule, in case a notification was missed. @default 30_000 */
-    maxSleepMs: z.number().int().min(10).default(30_000),
+    /**
+     * The longest sleep between looks at the schedule, in case a notification was
+     * missed; without LISTEN (the `listen: false` connection option) it bounds how
+     * late a task pushed due sooner than the next known one is promoted.
+     * @default 30_000, or 1_000 without LISTEN
+     */
+    maxSleepMs: z.number().int().min(10).optional(),
   })
   .strict();
 export type SchedulerOptions = z.input<typeof schedulerOptions>;
@@ -56,7 +61,7 @@ export interface SchedulerEvents {
  */
 export class Scheduler extends Service<SchedulerEvents> {
   readonly id: string;
-  readonly options: Readonly<z.output<typeof schedulerOptions>>;
+  readonly options: Readonly<z.output<typeof schedulerOptions> & { maxSleepMs: number }>;
   readonly promoter: Promoter;
   readonly rescuer: Rescuer;
   readonly history: HistoryKeeper;
@@ -70,7 +75,11 @@ export class Scheduler extends Service<SchedulerEvents> {
     const id = `${hostname()}:${process.pid}:scheduler:${randomUUID().slice(0, 8)}`;
     super(`scheduler ${id}`, { keepsProcessAlive: true });
     this.id = id;
-    this.options = Object.freeze(parse(schedulerOptions, options, 'scheduler options'));
+    const parsed = parse(schedulerOptions, options, 'scheduler options');
+    this.options = Object.freeze({
+      ...parsed,
+      maxSleepMs: parsed.maxSleepMs ?? (runtime.listening ? 30_000 : 1_000),
+    });
     this.#runtime = runtime;
     const onError = (error: unknown) => this.emit('scheduler:error', asError(error));
     const { maxSleepMs } = this.options;

@@ -16,8 +16,12 @@ export const workerOptions = z
     prefetch: z.number().int().min(0).max(100_000).optional(),
     /** How long a claim is valid without a heartbeat; a dead worker's tasks are rescued after this. @default 20_000 */
     leaseMs: z.number().int().min(1000).max(3_600_000).default(20_000),
-    /** The safety-net poll for missed notifications (jittered ±20 %). @default 10_000 */
-    pollIntervalMs: z.number().int().min(50).default(10_000),
+    /**
+     * The safety-net poll for missed notifications (jittered ±20 %); without LISTEN
+     * (the `listen: false` connection option) the only way to find new tasks.
+     * @default 10_000, or 1_000 without LISTEN
+     */
+    pollIntervalMs: z.number().int().min(50).optional(),
     /** On stop, how long running tasks may finish before their signal is aborted. @default 10_000 */
     shutdownGraceMs: z.number().int().nonnegative().default(10_000),
     /** How often the worker records that it is alive (see the live_processes view). @default 5_000 */
@@ -33,7 +37,10 @@ export const workerOptions = z
   })
   .strict();
 export type WorkerOptions = z.input<typeof workerOptions>;
-export type ResolvedWorkerOptions = Readonly<z.output<typeof workerOptions>>;
+export type ResolvedWorkerOptions = Readonly<z.output<typeof workerOptions> & { pollIntervalMs: number }>;
+
+/** The poll's default: a safety net beside LISTEN, the only wake-up without it. */
+export const defaultPollIntervalMs = (listening: boolean) => (listening ? 10_000 : 1_000);
 
 /** The events a worker emits, with their arguments. */
 export interface WorkerEvents {

@@ -9,6 +9,7 @@ import { Claimer } from './claimer.js';
 import { Completer } from './completer.js';
 import { Heartbeat } from './heartbeat.js';
 import {
+  defaultPollIntervalMs,
   type EmitWorkerEvent,
   type ResolvedWorkerOptions,
   type WorkerEvents,
@@ -38,7 +39,11 @@ export class Worker extends Service<WorkerEvents> {
 
   /** @internal use `queue.worker(options)` */
   constructor(runtime: Runtime, options: WorkerOptions = {}) {
-    const resolved = Object.freeze(parse(workerOptions, options, 'worker options'));
+    const parsed = parse(workerOptions, options, 'worker options');
+    const resolved = Object.freeze({
+      ...parsed,
+      pollIntervalMs: parsed.pollIntervalMs ?? defaultPollIntervalMs(runtime.listening),
+    });
     const id = resolved.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     super(`worker ${id}`, { keepsProcessAlive: true });
     this.options = resolved;
