@@ -171,7 +171,8 @@ function summarisePhase(p, pushedAt, starts, samples, gaveUpAt) {
     notStarted: missing,
     backlog: p.backlog,
     deadTuples: last?.deadTuples ?? null,
-    vacuums: last?.vacuums ?? null,
+    // VACUUMs (manual or auto) of the hot tables since the first sample, which follows the VACUUM at the start.
+    vacuums: last && samples[0] ? last.vacuums - samples[0].vacuums : null,
     bytes: last?.bytes ?? null,
     claimMs: last?.claimMs ?? null,
     claimBuffers: last?.claimBuffers ?? null,

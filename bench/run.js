@@ -700,10 +700,15 @@ function printPinned(runs, scale) {
   const lines = [
     ['pushed, tasks/s', (ph) => fmtInt(ph.pushedPerS)],
     ['handled, tasks/s', (ph) => fmtInt(ph.handledPerS)],
-    ['pickup p50 / p99, ms', (ph) => `${fmtValue(ph.pickupP50Ms, 'ms')} / ${fmtValue(ph.pickupP99Ms, 'ms')}`],
+    [
+      'pickup p50 / p99, ms',
+      // ≥: some of the phase's tasks had not started by the drain cap, so these are lower bounds.
+      (ph) =>
+        `${ph.notStarted > 0 ? '≥' : ''}${fmtValue(ph.pickupP50Ms, 'ms')} / ${fmtValue(ph.pickupP99Ms, 'ms')}`,
+    ],
     ['backlog at the end (unfinished)', (ph) => fmtInt(ph.backlog)],
     ['dead tuples (n_dead_tup), last sample', (ph) => (ph.deadTuples === null ? '' : fmtInt(ph.deadTuples))],
-    ['vacuums of the hot tables so far', (ph) => (ph.vacuums === null ? '' : fmtInt(ph.vacuums))],
+    ['vacuums of the hot tables since the start', (ph) => (ph.vacuums === null ? '' : fmtInt(ph.vacuums))],
     ['hot table size, MB, last sample', (ph) => mb(ph.bytes)],
     [
       'claim probe ms (buffers), last sample',
@@ -726,7 +731,9 @@ function printPinned(runs, scale) {
     );
     const late = phases.reduce((/** @type {number} */ sum, /** @type {any} */ ph) => sum + ph.notStarted, 0);
     if (late > 0)
-      console.log(`${fmtInt(late)} pushed tasks had not started by the drain cap (counted as starting then)`);
+      console.log(
+        `≥: ${fmtInt(late)} pushed tasks had not started by the drain cap (counted as starting then: lower bounds)`,
+      );
   }
   for (const run of runs.filter((r) => r.case === 'pinned' && r.error))
     console.log(`\n${run.subject} [${run.profile}]: FAILED: ${run.error}`);
