@@ -7,6 +7,7 @@
  *   npm run bench -- --quick             smoke run: small N, 1 repeat
  *   npm run bench -- --only pgtq         pgtq alone (also: graphile-worker, pg-boss, pgbench; comma-separated)
  *   npm run bench -- --repeats 5
+ *   npm run bench -- --measures pinned --pin-seconds 600   one measure, a 10-minute pin
  *
  * Database: DATABASE_URL, else PGTQ_TEST_DATABASE_URL, else a throwaway embedded server.
  * Results: printed, and written as JSON under bench/results/.
@@ -17,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { redactUrl } from '../dist/config.js';
 import { now, sleep } from './harness.js';
+import { measurePinned } from './pinned.js';
 import { latencyFigures, rate, summarize } from './stats.js';
 
 /**
@@ -49,6 +51,17 @@ const FULL = {
   bareConnections: 2,
   pgbenchSeconds: 5,
   pgbenchInitialRows: 1_000_000,
+  /** @type {import('./pinned.js').PinnedScale} */
+  pinned: {
+    rate: 2_000,
+    batchMs: 10,
+    concurrency: 10,
+    beforeS: 30,
+    pinS: 120,
+    afterS: 30,
+    sampleS: 5,
+    drainCapMs: 30_000,
+  },
 };
 /** @type {typeof FULL} */
 const QUICK = {
@@ -65,6 +78,7 @@ const QUICK = {
   history: 100_000,
   pgbenchSeconds: 2,
   pgbenchInitialRows: 200_000,
+  pinned: { ...FULL.pinned, beforeS: 5, pinS: 10, afterS: 5, sampleS: 2.5, drainCapMs: 10_000 },
 };
 /** Concurrency of the idle worker in the latency and lateness measures. */
 const IDLE_CONCURRENCY = 10;
@@ -77,14 +91,22 @@ const WARM_UP_PUSHES = 50;
 const SETTLE_MS = 250;
 
 /**
+ * The peer profile the pinned-horizon measure runs (one each: its phases take minutes): the one
+ * that comes closest to keeping up with the offered load at c = 10 (pg-boss's notify profile
+ * handles about a third of 2,000 tasks/s there, so its backlog would say nothing about the pin).
+ */
+const PINNED_PROFILES = { 'graphile-worker': 'fast', 'pg-boss': 'batch' };
+
+/**
  * One line of the results table.
  * @typedef {{ key: string, label: string, unit: string, higherIsBetter: boolean, section: 'main' | 'reference' }} Row
  */
 /**
  * One measure: what it runs and which rows it fills.
- * @typedef {{ key: string, rows: Row[], only?: string[],
+ * @typedef {{ key: string, rows: Row[], only?: string[], once?: boolean, profiles?: Record<string, string>,
  *   concurrency: number, run: (subject: any, scale: typeof FULL) => Promise<CaseResult> }} Case
- * @typedef {{ figures: Record<string, number>, flags?: Record<string, string>, notes?: string[] }} CaseResult
+ * @typedef {{ figures: Record<string, number>, flags?: Record<string, string>, notes?: string[],
+ *   pinned?: any }} CaseResult
  */
 
 /** @param {typeof FULL} scale @returns {Case[]} */
@@ -235,6 +257,24 @@ function defineCases(scale) {
         return { figures: { bareSql: rate(s.process, ms) } };
       },
     },
+    {
+      key: 'pinned',
+      concurrency: scale.pinned.concurrency,
+      once: true,
+      profiles: PINNED_PROFILES,
+      // Its own report (printPinned): three phases per subject, not one figure.
+      rows: [],
+      run: async (subject, s) => {
+        const pinned = await measurePinned(subject, subject.ctx, s.pinned);
+        const during = pinned.phases.find((phase) => phase.name === 'pinned');
+        return {
+          figures: during
+            ? { pinnedP99: during.pickupP99Ms, pinnedDeadTuples: during.deadTuples ?? Number.NaN }
+            : {},
+          pinned,
+        };
+      },
+    },
   ];
   return cases;
 }
@@ -267,7 +307,9 @@ function processResult(key, { ms, done, capped }, s) {
 // ---------------------------------------------------------------------------------------------
 
 /** Everything `npm run bench -- --help` says. */
-const USAGE = `usage: npm run bench -- [--quick] [--only ${SELECTABLE.join(',')}] [--repeats N]`;
+const USAGE =
+  `usage: npm run bench -- [--quick] [--only ${SELECTABLE.join(',')}] [--repeats N]\n` +
+  '                        [--measures KEY,…] [--pin-seconds S]';
 
 async function main() {
   const { values } = parseArgs({
@@ -275,6 +317,8 @@ async function main() {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       repeats: { type: 'string' },
+      measures: { type: 'string' },
+      'pin-seconds': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -289,6 +333,18 @@ async function main() {
     if (!Number.isInteger(repeats) || repeats < 1)
       throw new UsageError(`--repeats: expected a positive integer, got "${values.repeats}"`);
     scale.repeats = repeats;
+  }
+  if (values['pin-seconds'] !== undefined) {
+    const seconds = Number(values['pin-seconds']);
+    if (!Number.isFinite(seconds) || seconds <= 0)
+      throw new UsageError(`--pin-seconds: expected a positive number, got "${values['pin-seconds']}"`);
+    scale.pinned = { ...scale.pinned, pinS: seconds };
+  }
+  const caseKeys = defineCases(scale).map((kase) => kase.key);
+  const measures = values.measures ? values.measures.split(',').map((key) => key.trim()) : caseKeys;
+  for (const key of measures) {
+    if (!caseKeys.includes(key))
+      throw new UsageError(`--measures: expected some of ${caseKeys.join(', ')}, got "${key}"`);
   }
   const selected = values.only ? values.only.split(',').map((name) => name.trim()) : SELECTABLE;
   for (const name of selected) {
@@ -310,15 +366,16 @@ async function main() {
     const pgbenchVersion = pgbench ? await pgbench.pgbenchVersion() : undefined;
 
     printHeader({ database, server, scale, modules, pgbenchVersion, quick: values.quick, selected });
-    const cases = defineCases(scale);
+    const cases = defineCases(scale).filter((kase) => measures.includes(kase.key));
 
     for (const kase of cases) {
       /** Runs (subject/profile) that hit a time cap or failed: not repeated. */
       const done = new Set();
-      for (let repeat = 1; repeat <= scale.repeats; repeat++) {
+      for (let repeat = 1; repeat <= (kase.once ? 1 : scale.repeats); repeat++) {
         for (const module of modules) {
           if (kase.only && !kase.only.includes(module.name)) continue;
           for (const profile of module.profiles) {
+            if (kase.profiles?.[module.name] && kase.profiles[module.name] !== profile.name) continue;
             const id = `${module.name}/${profile.name}`;
             if (done.has(id)) continue;
             const record = { case: kase.key, subject: module.name, profile: profile.name, repeat };
@@ -328,7 +385,7 @@ async function main() {
               .map(([key, value]) => `${key} ${fmtValue(value, unitOf(cases, key))}`)
               .join(', ');
             log(
-              `${id} · ${kase.key} · run ${repeat}/${scale.repeats}: ${result.error ? `FAILED: ${result.error}` : shown}` +
+              `${id} · ${kase.key} · run ${repeat}/${kase.once ? 1 : scale.repeats}: ${result.error ? `FAILED: ${result.error}` : shown}` +
                 `${result.flags && Object.keys(result.flags).length ? ` (${Object.values(result.flags)[0]})` : ''}`,
             );
             if (result.error) {
@@ -382,7 +439,7 @@ async function main() {
     }
 
     const rows = [
-      ...defineCases(scale).flatMap((kase) => kase.rows),
+      ...cases.flatMap((kase) => kase.rows),
       ...(pgbench?.cases ?? []).map((kase) => ({
         ...row(kase.key, kase.label),
         section: /** @type {const} */ ('reference'),
@@ -392,12 +449,14 @@ async function main() {
     console.log('');
     printTable(rows, summary, modules);
     printReferences(rows, summary, scale);
+    printPinned(runs, scale);
 
     const file = await writeResults({
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       quick: values.quick,
       selected,
+      measures,
       node: process.version,
       cpus: availableParallelism(),
       postgres: server,
@@ -621,6 +680,63 @@ function printReferences(rows, summary, scale) {
         'of its own claim + finish SQL run bare.',
     );
   }
+}
+
+/**
+ * The pinned-horizon measure: one table per subject, a column per phase.
+ * @param {any[]} runs
+ * @param {typeof FULL} scale
+ */
+function printPinned(runs, scale) {
+  const pinnedRuns = runs.filter((run) => run.case === 'pinned' && run.pinned);
+  if (pinnedRuns.length === 0) return;
+  const p = scale.pinned;
+  console.log(
+    `\npinned horizon: ${fmtInt(p.rate)} tasks/s offered, c = ${p.concurrency}, no-op tasks; ` +
+      `${p.beforeS} s before, ${p.pinS} s with a REPEATABLE READ transaction held open, ${p.afterS} s after its COMMIT`,
+  );
+  const mb = (/** @type {number | null} */ bytes) => (bytes === null ? '' : (bytes / 2 ** 20).toFixed(1));
+  /** @type {[string, (phase: any) => string][]} */
+  const lines = [
+    ['pushed, tasks/s', (ph) => fmtInt(ph.pushedPerS)],
+    ['handled, tasks/s', (ph) => fmtInt(ph.handledPerS)],
+    [
+      'pickup p50 / p99, ms',
+      // ≥: some of the phase's tasks had not started by the drain cap, so these are lower bounds.
+      (ph) =>
+        `${ph.notStarted > 0 ? '≥' : ''}${fmtValue(ph.pickupP50Ms, 'ms')} / ${fmtValue(ph.pickupP99Ms, 'ms')}`,
+    ],
+    ['backlog at the end (unfinished)', (ph) => fmtInt(ph.backlog)],
+    ['dead tuples (n_dead_tup), last sample', (ph) => (ph.deadTuples === null ? '' : fmtInt(ph.deadTuples))],
+    ['vacuums of the hot tables since the start', (ph) => (ph.vacuums === null ? '' : fmtInt(ph.vacuums))],
+    ['hot table size, MB, last sample', (ph) => mb(ph.bytes)],
+    [
+      'claim probe ms (buffers), last sample',
+      (ph) => (ph.claimMs === null ? '' : `${ph.claimMs.toFixed(2)} (${fmtInt(ph.claimBuffers)})`),
+    ],
+    ['claim probe ms, mean of the phase', (ph) => (ph.claimMsMean === null ? '' : ph.claimMsMean.toFixed(2))],
+  ];
+  for (const run of pinnedRuns) {
+    const phases = run.pinned.phases;
+    const pinnedPhase = phases.find((/** @type {any} */ ph) => ph.name === 'pinned');
+    console.log(
+      `\n${run.subject} [${run.profile}]: ${run.pinned.tables.join(', ')}` +
+        (pinnedPhase ? `; backend_xmin held at ${pinnedPhase.pinnedXmin}` : ''),
+    );
+    console.log(
+      renderTable(
+        ['', ...phases.map((/** @type {any} */ ph) => (ph.name === 'pinned' ? 'end of pin' : ph.name))],
+        lines.map(([label, show]) => [label, ...phases.map(show)]),
+      ),
+    );
+    const late = phases.reduce((/** @type {number} */ sum, /** @type {any} */ ph) => sum + ph.notStarted, 0);
+    if (late > 0)
+      console.log(
+        `≥: ${fmtInt(late)} pushed tasks had not started by the drain cap (counted as starting then: lower bounds)`,
+      );
+  }
+  for (const run of runs.filter((r) => r.case === 'pinned' && r.error))
+    console.log(`\n${run.subject} [${run.profile}]: FAILED: ${run.error}`);
 }
 
 /** @param {string} name */

@@ -100,6 +100,42 @@ class GraphileWorkerSubject extends WorkerSubject {
     });
   }
 
+  /** The tables every claim and finish touches, for the pinned-horizon measure. */
+  async hotTables() {
+    return [`${quoteIdent(SCHEMA)}._private_jobs`, `${quoteIdent(SCHEMA)}._private_job_queues`];
+  }
+
+  /**
+   * The candidate search of graphile-worker's claim (the first CTE of its get_job statement, named
+   * queue strategy 2, database time), for this bench's one task.
+   * @param {number} limit
+   */
+  async claimProbe(limit) {
+    const s = quoteIdent(SCHEMA);
+    // The task's row, as the worker and add_job make it, so its id is known before either ran.
+    await this.ctx.db.query(
+      `INSERT INTO ${s}._private_tasks (identifier) VALUES ($1) ON CONFLICT (identifier) DO NOTHING`,
+      [TASK],
+    );
+    const { rows } = await this.ctx.db.query(`SELECT id FROM ${s}._private_tasks WHERE identifier = $1`, [
+      TASK,
+    ]);
+    const taskId = Number(rows[0]?.id);
+    return `select jobs.job_queue_id, jobs.priority, jobs.run_at, jobs.id
+              from ${s}._private_jobs as jobs
+             where jobs.is_available = true
+               and run_at <= now()
+               and task_id = any(ARRAY[${taskId}]::int[])
+               and (jobs.job_queue_id is null
+                    or jobs.job_queue_id in (
+                      select id from ${s}._private_job_queues as job_queues
+                       where job_queues.is_available = true
+                       for update skip locked))
+             order by priority asc, run_at asc
+             limit ${limit}
+             for update skip locked`;
+  }
+
   /** Jobs not yet finished: graphile-worker deletes a job when it completes. */
   unfinished() {
     return {

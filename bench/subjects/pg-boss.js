@@ -108,6 +108,34 @@ class PgBossSubject extends WorkerSubject {
     });
   }
 
+  /** The job table this queue's jobs live in (one shared table unless the queue is partitioned). */
+  async #jobTable() {
+    const { rows } = await this.ctx.db.query(
+      `SELECT table_name FROM ${quoteIdent(SCHEMA)}.queue WHERE name = $1`,
+      [QUEUE],
+    );
+    if (!rows[0]) throw new Error(`pg-boss: no queue "${QUEUE}"`);
+    return `${quoteIdent(SCHEMA)}.${quoteIdent(rows[0].table_name)}`;
+  }
+
+  /** The tables every fetch and completion touches, for the pinned-horizon measure. */
+  async hotTables() {
+    return [await this.#jobTable()];
+  }
+
+  /**
+   * The candidate search of pg-boss's fetch (the "next" CTE of fetchNextJob for a standard queue).
+   * @param {number} limit
+   */
+  async claimProbe(limit) {
+    return `SELECT j.id FROM ${await this.#jobTable()} j
+             WHERE j.name = '${QUEUE}' AND j.state < 'active' AND NOT j.blocked
+               AND j.start_after <= ${quoteIdent(SCHEMA)}.job_now()
+             ORDER BY j.priority desc, j.created_on
+             LIMIT ${limit}
+             FOR UPDATE OF j SKIP LOCKED`;
+  }
+
   /** Jobs not yet completed: pg-boss keeps completed jobs in its job table. */
   unfinished() {
     return {

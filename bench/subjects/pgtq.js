@@ -97,6 +97,24 @@ class PgTqSubject extends WorkerSubject {
     await scheduler.start();
   }
 
+  /** The tables every claim and finish touches, for the pinned-horizon measure. */
+  async hotTables() {
+    return [`${quoteIdent(SCHEMA)}.tasks`];
+  }
+
+  /**
+   * The candidate search of the claim (sql/task_claim_many.sql, its inner SELECT), as the worker
+   * runs it for a queue with one handler name.
+   * @param {number} limit
+   */
+  async claimProbe(limit) {
+    return `SELECT id FROM ${quoteIdent(SCHEMA)}.tasks
+            WHERE state = 'ready' AND queue = '${QUEUE}' AND name = ANY (ARRAY['${TASK}'])
+            ORDER BY priority DESC, run_at, id
+            LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED`;
+  }
+
   /** Tasks not yet finished: a task leaves the tasks table when it ends. */
   unfinished() {
     return { db: this.ctx.db, unfinishedSql: `SELECT count(*)::int AS n FROM ${quoteIdent(SCHEMA)}.tasks` };
