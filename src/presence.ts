@@ -2,8 +2,8 @@ import { hostname } from 'node:os';
 import type { Queryable } from './db/queryable.js';
 import type { Statements } from './db/statements.js';
 import type { ProcessInput } from './db/task-rows.js';
-import { isConnectionLost, notMigrated } from './errors.js';
-import { backoffMs, PeriodicService } from './service.js';
+import { notMigrated } from './errors.js';
+import { PeriodicService, retryWhileConnectionLost } from './service.js';
 
 /** A heartbeat holds this many intervals, so one late or lost beat does not count a process dead. */
 const BEATS_HELD = 3;
@@ -60,16 +60,9 @@ export class Presence extends PeriodicService {
    * not a reason to fail the start: it tries again a few times.
    */
   protected override async beforeStart(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.runOnce();
-      } catch (error) {
-        if (!isConnectionLost(error) || attempt === START_ATTEMPTS) {
-          throw notMigrated(error, this.#options.statements.schema);
-        }
-        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
-      }
-    }
+    await retryWhileConnectionLost(() => this.runOnce(), START_ATTEMPTS).catch((error: unknown) => {
+      throw notMigrated(error, this.#options.statements.schema);
+    });
   }
 
   protected override async pass(): Promise<void> {

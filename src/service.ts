@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ConfigError } from './errors.js';
+import { ConfigError, isConnectionLost } from './errors.js';
 
 export type ServiceState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -227,6 +227,40 @@ export abstract class PeriodicService extends Service {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.wake(), ms);
     this.#timer.unref();
+  }
+}
+
+/** Whether `promise` settled within `ms` (the timer never keeps the process alive). */
+export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs `work`, and again, with back-off, while it fails because the connection
+ * was cut under it (a restart, a terminated backend: see isConnectionLost), at
+ * most `attempts` times in all; `stop()` true ends the retries early.
+ */
+export async function retryWhileConnectionLost<T>(
+  work: () => Promise<T>,
+  attempts: number,
+  stop: () => boolean = () => false,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isConnectionLost(error) || attempt === attempts || stop()) throw error;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+    }
   }
 }
 

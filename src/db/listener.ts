@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import pgListen from 'pg-listen';
-import { ConfigError, isConnectionLost } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { backoffMs } from '../service.js';
+import { backoffMs, retryWhileConnectionLost, within } from '../service.js';
 
 // Under NodeNext the CommonJS default export arrives as a namespace.
 const createSubscriber = pgListen.default;
@@ -135,15 +135,12 @@ export class Listener implements Notifications {
   }
 
   /** Opens the first connection; one cut while opening (a restart, a terminated backend) is tried again. */
-  async #openFirst(): Promise<Subscriber> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#open();
-      } catch (error) {
-        if (!isConnectionLost(error) || attempt === FIRST_CONNECT_ATTEMPTS || this.#closed) throw error;
-        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
-      }
-    }
+  #openFirst(): Promise<Subscriber> {
+    return retryWhileConnectionLost(
+      () => this.#open(),
+      FIRST_CONNECT_ATTEMPTS,
+      () => this.#closed,
+    );
   }
 
   /** Opens a connection that LISTENs to every channel subscribed so far. */
@@ -233,13 +230,10 @@ export class Listener implements Notifications {
    * while it was being opened can wait forever for an 'end' that never comes.
    */
   async #end(subscriber: Subscriber | undefined): Promise<void> {
-    if (!subscriber) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, END_WAIT_MS);
-      timer.unref();
-    });
-    await Promise.race([subscriber.close().catch(() => {}), late]);
-    clearTimeout(timer);
+    if (subscriber)
+      await within(
+        subscriber.close().catch(() => {}),
+        END_WAIT_MS,
+      );
   }
 }

@@ -2,6 +2,7 @@ import type { ClaimedRow } from '../db/task-rows.js';
 import { asError, LeaseLostError, TimeoutError } from '../errors.js';
 import type { TaskInfo } from '../handler/context.js';
 import type { Runtime } from '../runtime.js';
+import { within } from '../service.js';
 import type { Completer } from './completer.js';
 import type { EmitWorkerEvent } from './options.js';
 import { CancelRequested, describeError, type Outcome, Retry } from './outcomes.js';
@@ -199,17 +200,4 @@ function claimOrder(a: ClaimedRow, b: ClaimedRow): number {
     a.run_at.getTime() - b.run_at.getTime() ||
     (BigInt(a.id) < BigInt(b.id) ? -1 : 1)
   );
-}
-
-/** Whether `promise` settled within `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
