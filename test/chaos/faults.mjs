@@ -129,7 +129,8 @@ export class Faults {
     const at = Date.now();
     await victim.kill();
     this.kills.push({ pid, at, held: held.map((row) => row.id) });
-    victim.start();
+    // Under the lock until it is up: a worker that cannot reach the database exits at start-up.
+    await victim.startAndWait();
   }
 
   /**
@@ -230,7 +231,7 @@ export class Faults {
       const { code, signal, hung, ms, cause } = await victim.terminate(this.#options.stopTimeoutMs);
       this.gracefulStops.push({ name: victim.name, pid, code, signal, hung, ms, cause });
       // Under the lock: a worker that cannot reach the database exits at start-up, so not during the crash.
-      await this.#exclusive(() => victim.start());
+      await this.#exclusive(() => victim.startAndWait());
     } finally {
       this.#terminating.delete(victim);
     }

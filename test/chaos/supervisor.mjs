@@ -114,6 +114,18 @@ export class Supervised {
     return child;
   }
 
+  /**
+   * Starts the process and waits until it is past start-up (or gone, or `timeoutMs`
+   * passed). A fault that must not meet a worker in start-up holds its lock until then.
+   */
+  async startAndWait(timeoutMs = 30_000) {
+    this.start();
+    const deadline = Date.now() + timeoutMs;
+    while (this.running && !this.ready && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** The log file's length now: what a process writes from here on starts at this offset. */
   logOffset() {
     return readFileSync(this.logFile).length;
