@@ -197,7 +197,9 @@ async function sample(db, probe, tables, probeSql, subject, pinPid) {
     `SELECT coalesce(sum(s.n_dead_tup), 0)::bigint AS dead, coalesce(sum(s.n_live_tup), 0)::bigint AS live,
             coalesce(sum(s.vacuum_count + s.autovacuum_count), 0)::bigint AS vacuums,
             coalesce(sum(pg_total_relation_size(s.relid)), 0)::bigint AS bytes
-     FROM pg_stat_user_tables AS s WHERE s.relid = ANY ($1::regclass[])`,
+     FROM pg_stat_user_tables AS s
+     -- a partitioned table counts by its partitions, which hold its rows
+     WHERE s.relid IN (SELECT p.relid FROM unnest($1::regclass[]) AS t, pg_partition_tree(t) AS p WHERE p.isleaf)`,
     [tables],
   );
   const timings = [];

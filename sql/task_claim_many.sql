@@ -1,6 +1,9 @@
 -- Claims up to $3 ready tasks of one queue for one worker, highest priority first,
--- then oldest. Rows locked by another claimer are skipped, not waited on. Each
--- claimed task gets the lease $4, valid for $5 ms, and counts one more attempt.
+-- then oldest. The search runs over the ready ring (see migrations/), whose rows it
+-- takes are deleted; rows locked by another claimer are skipped, not waited on.
+-- Each claimed task gets the lease $4, valid for $5 ms, and counts one more attempt.
+-- A pointer whose task stopped being ready while this claim held it is deleted
+-- all the same and claims nothing.
 -- $1 text         queue
 -- $2 text[]       task names the worker has handlers for (null: any name)
 -- $3 integer      at most this many tasks
@@ -8,7 +11,22 @@
 -- $5 integer      lease duration, ms
 -- $6 text         worker id
 -- $7 timestamptz  "now" (null in production)
-WITH clock AS (
+WITH picked AS (
+  SELECT segment, ctid
+  FROM :schema.ready
+  WHERE queue = $1 AND ($2::text[] IS NULL OR name = ANY ($2::text[]))
+  ORDER BY priority DESC, run_at, id
+  LIMIT $3
+  FOR UPDATE SKIP LOCKED
+), taken AS (
+  -- By position: a TID scan of the few segments the rows came from (a ctid is
+  -- unique within one segment only, hence the last condition).
+  DELETE FROM :schema.ready AS r
+  WHERE r.segment = ANY (ARRAY(SELECT segment FROM picked))
+    AND r.ctid = ANY (ARRAY(SELECT ctid FROM picked))
+    AND (r.segment || '/' || r.ctid) = ANY (ARRAY(SELECT segment || '/' || ctid FROM picked))
+  RETURNING r.id
+), clock AS (
   SELECT coalesce($7::timestamptz, now()) AS now
 )
 UPDATE :schema.tasks AS t
@@ -21,13 +39,6 @@ SET state = 'running',
 FROM clock
 -- An array, not a join: the plan stays an index lookup per id even as a cached
 -- generic plan, which cannot know how small the limit is.
-WHERE t.id = ANY (ARRAY(
-  SELECT id
-  FROM :schema.tasks
-  WHERE state = 'ready' AND queue = $1 AND ($2::text[] IS NULL OR name = ANY ($2::text[]))
-  ORDER BY priority DESC, run_at, id
-  LIMIT $3
-  FOR UPDATE SKIP LOCKED
-))
+WHERE t.id = ANY (ARRAY(SELECT id FROM taken)) AND t.state = 'ready'
 RETURNING t.id::text AS id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts,
           t.key, t.run_at, t.created_at, t.lease_expires_at

@@ -79,11 +79,16 @@ class PgTqSubject extends WorkerSubject {
     return this.#queue.pushMany(tasks);
   }
 
-  /** @param {number} c */
+  /**
+   * A worker and a scheduler, as `pgtq worker --with-scheduler` runs them (the peers' workers
+   * run their maintenance in-process too): the scheduler turns the ready ring.
+   * @param {number} c
+   */
   async startWorker(c) {
     const worker = /** @type {any} */ (this.#queue).worker({ concurrency: c });
-    this.#services.push(worker);
-    await worker.start();
+    const scheduler = /** @type {any} */ (this.#queue).scheduler();
+    this.#services.push(worker, scheduler);
+    await Promise.all([worker.start(), scheduler.start()]);
   }
 
   /** Stops the workers started so far: the history case times two runs on one instance. */
@@ -91,25 +96,19 @@ class PgTqSubject extends WorkerSubject {
     await Promise.all(this.#services.splice(0).map((service) => service.stop()));
   }
 
-  async beforeLateness() {
-    const scheduler = /** @type {any} */ (this.#queue).scheduler();
-    this.#services.push(scheduler);
-    await scheduler.start();
-  }
-
   /** The tables every claim and finish touches, for the pinned-horizon measure. */
   async hotTables() {
-    return [`${quoteIdent(SCHEMA)}.tasks`];
+    return [`${quoteIdent(SCHEMA)}.tasks`, `${quoteIdent(SCHEMA)}.ready`];
   }
 
   /**
-   * The candidate search of the claim (sql/task_claim_many.sql, its inner SELECT), as the worker
+   * The candidate search of the claim (sql/task_claim_many.sql, its `picked`), as the worker
    * runs it for a queue with one handler name.
    * @param {number} limit
    */
   async claimProbe(limit) {
-    return `SELECT id FROM ${quoteIdent(SCHEMA)}.tasks
-            WHERE state = 'ready' AND queue = '${QUEUE}' AND name = ANY (ARRAY['${TASK}'])
+    return `SELECT segment, ctid FROM ${quoteIdent(SCHEMA)}.ready
+            WHERE queue = '${QUEUE}' AND name = ANY (ARRAY['${TASK}'])
             ORDER BY priority DESC, run_at, id
             LIMIT ${limit}
             FOR UPDATE SKIP LOCKED`;

@@ -4,6 +4,7 @@ import type { DueScheduleRow, PendingScheduleRow, ScheduleInput, ScheduleRow } f
 import { SqlFiles, type SqlOptions } from './sql-files.js';
 import type {
   ClaimedRow,
+  ClaimInput,
   FinishInput,
   ProcessInput,
   ProcessRow,
@@ -48,27 +49,9 @@ export class Statements extends SqlFiles {
     ]);
   }
 
-  claimMany(
-    db: Queryable,
-    claim: {
-      queue: string;
-      names: readonly string[] | null;
-      limit: number;
-      leaseId: string;
-      leaseMs: number;
-      workerId: string;
-    },
-    now: Date | null = null,
-  ) {
-    return this.run<ClaimedRow>(db, 'task_claim_many', [
-      claim.queue,
-      claim.names,
-      claim.limit,
-      claim.leaseId,
-      claim.leaseMs,
-      claim.workerId,
-      now,
-    ]);
+  claimMany(db: Queryable, claim: ClaimInput, now: Date | null = null) {
+    const { queue, names, limit, leaseId, leaseMs, workerId } = claim;
+    return this.run<ClaimedRow>(db, 'task_claim_many', [queue, names, limit, leaseId, leaseMs, workerId, now]);
   }
 
   /** Returns the ids that were finished; a missing id lost its lease. */
@@ -118,11 +101,14 @@ export class Statements extends SqlFiles {
   }
 
   async rescueExpired(db: Queryable, limit: number, now: Date | null = null) {
-    const [row] = await this.run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [
-      limit,
-      now,
-    ]);
+    const [row] = await this.run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [limit, now]);
     return row ?? { retried: 0, failed: 0 };
+  }
+
+  /** Truncates the ready ring's spent segments and moves insertion on; see rotate_ready in migrations/. */
+  async rotateReady(db: Queryable): Promise<{ segment: number; truncated: number }> {
+    const [row] = await this.run<{ segment: number; truncated: number }>(db, 'ready_rotate', []);
+    return row ?? { segment: 0, truncated: 0 };
   }
 
   listHistoryPartitions(db: Queryable) {

@@ -105,3 +105,14 @@ export interface ProcessRow {
   silent_ms: number;
   details: Record<string, unknown>;
 }
+
+/** What a worker asks for when it claims; see sql/task_claim_many.sql. */
+export interface ClaimInput {
+  queue: string;
+  /** The task names it has handlers for; null: any. */
+  names: readonly string[] | null;
+  limit: number;
+  leaseId: string;
+  leaseMs: number;
+  workerId: string;
+}

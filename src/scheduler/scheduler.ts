@@ -9,6 +9,7 @@ import { abortable, Service } from '../service.js';
 import { CronService } from './cron-service.js';
 import { HistoryKeeper } from './history.js';
 import { Promoter } from './promoter.js';
+import { ReadyRing } from './ready-ring.js';
 import { type Rescued, Rescuer } from './rescuer.js';
 
 const DAY_MS = 86_400_000;
@@ -17,6 +18,11 @@ export const schedulerOptions = z
   .object({
     /** How often to rescue tasks whose worker lost its lease. @default 2_000 */
     rescueIntervalMs: z.number().int().min(10).default(2_000),
+    /**
+     * How often to turn the ready ring: the longer, the more dead rows a claim may
+     * walk while an old snapshot holds vacuum back. @default 1_000
+     */
+    rotateIntervalMs: z.number().int().min(10).default(1_000),
     /** How often to create history partitions ahead and drop expired ones. @default 3_600_000 */
     historyIntervalMs: z.number().int().min(1000).default(3_600_000),
     /** Finished tasks are kept this long. @default 7 days */
@@ -65,6 +71,7 @@ export class Scheduler extends Service<SchedulerEvents> {
   readonly promoter: Promoter;
   readonly rescuer: Rescuer;
   readonly history: HistoryKeeper;
+  readonly readyRing: ReadyRing;
   readonly cron: CronService;
   readonly #runtime: Runtime;
   readonly #presence: Presence;
@@ -94,6 +101,7 @@ export class Scheduler extends Service<SchedulerEvents> {
       onRescued: (rescued) => this.emit('rescued', rescued),
       onError,
     });
+    this.readyRing = new ReadyRing(runtime, { intervalMs: this.options.rotateIntervalMs, onError });
     this.history = new HistoryKeeper(runtime, {
       ...this.options,
       intervalMs: this.options.historyIntervalMs,
@@ -109,7 +117,7 @@ export class Scheduler extends Service<SchedulerEvents> {
   }
 
   get #parts() {
-    return [this.promoter, this.cron, this.rescuer, this.history];
+    return [this.promoter, this.cron, this.rescuer, this.readyRing, this.history];
   }
 
   /** Connects and starts every part; rejects if the database cannot be reached or is not migrated. */

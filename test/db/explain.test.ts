@@ -28,6 +28,7 @@ beforeAll(async () => {
      FROM generate_series(1, 500000) AS i, LATERAL (SELECT now() - i * interval '0.6 seconds' AS t) AS at`,
   );
   await db.rows('ANALYZE :schema.tasks');
+  await db.rows('ANALYZE :schema.ready');
   await db.rows('ANALYZE :schema.finished_tasks');
 }, 120_000);
 
@@ -73,7 +74,7 @@ const seqScans = (plan: PlanNode[]) =>
 const indexes = (plan: PlanNode[]) => plan.map((node) => node['Index Name']).filter(Boolean);
 const sorts = (plan: PlanNode[]) => plan.filter((node) => node['Node Type'] === 'Sort');
 
-it('claim reads the claim index', async () => {
+it('claim merges the ready ring’s segments by index and takes its rows by position', async () => {
   const claim = await plan(file('task_claim_many'), [
     'bulk',
     null,
@@ -83,7 +84,12 @@ it('claim reads the claim index', async () => {
     'w',
     null,
   ]);
-  expect(indexes(claim)).toContain('tasks_claim_idx');
+  expect(indexes(claim)).toContain('ready_0_queue_priority_run_at_id_idx');
+  expect(claim.some((node) => node['Node Type'] === 'Merge Append')).toBe(true);
+  expect(claim.filter((node) => node['Node Type'] === 'Tid Scan').map((node) => node['Relation Name'])).toContain(
+    'ready_0',
+  );
+  expect(indexes(claim)).toContain('tasks_pkey');
   expect(seqScans(claim)).toEqual([]);
 });
 

@@ -46,6 +46,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000001_schedules',
       '1763800000002_processes',
       '1763800000003_admin',
+      '1763800000004_ready_ring',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.
