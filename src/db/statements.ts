@@ -51,7 +51,15 @@ export class Statements extends SqlFiles {
 
   claimMany(db: Queryable, claim: ClaimInput, now: Date | null = null) {
     const { queue, names, limit, leaseId, leaseMs, workerId } = claim;
-    return this.run<ClaimedRow>(db, 'task_claim_many', [queue, names, limit, leaseId, leaseMs, workerId, now]);
+    return this.run<ClaimedRow>(db, 'task_claim_many', [
+      queue,
+      names,
+      limit,
+      leaseId,
+      leaseMs,
+      workerId,
+      now,
+    ]);
   }
 
   /** Returns the ids that were finished; a missing id lost its lease. */
@@ -101,7 +109,10 @@ export class Statements extends SqlFiles {
   }
 
   async rescueExpired(db: Queryable, limit: number, now: Date | null = null) {
-    const [row] = await this.run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [limit, now]);
+    const [row] = await this.run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [
+      limit,
+      now,
+    ]);
     return row ?? { retried: 0, failed: 0 };
   }
 

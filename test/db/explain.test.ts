@@ -86,9 +86,9 @@ it('claim merges the ready ring’s segments by index and takes its rows by posi
   ]);
   expect(indexes(claim)).toContain('ready_0_queue_priority_run_at_id_idx');
   expect(claim.some((node) => node['Node Type'] === 'Merge Append')).toBe(true);
-  expect(claim.filter((node) => node['Node Type'] === 'Tid Scan').map((node) => node['Relation Name'])).toContain(
-    'ready_0',
-  );
+  expect(
+    claim.filter((node) => node['Node Type'] === 'Tid Scan').map((node) => node['Relation Name']),
+  ).toContain('ready_0');
   expect(indexes(claim)).toContain('tasks_pkey');
   expect(seqScans(claim)).toEqual([]);
 });

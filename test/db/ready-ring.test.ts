@@ -8,9 +8,12 @@ import { useTestSchema } from '../helpers/queue.js';
 // oldest snapshot in the database.
 const db = await useTestSchema('pgtq_ring');
 
-const rotate = async () => (await db.rows<{ segment: number; truncated: number }>(
-  'SELECT current_segment AS segment, truncated FROM :schema.rotate_ready()',
-))[0] as { segment: number; truncated: number };
+const rotate = async () =>
+  (
+    await db.rows<{ segment: number; truncated: number }>(
+      'SELECT current_segment AS segment, truncated FROM :schema.rotate_ready()',
+    )
+  )[0] as { segment: number; truncated: number };
 const segmentSizes = async () =>
   (
     await db.rows<{ segment: number; bytes: string }>(
@@ -143,7 +146,11 @@ describe('rotation', () => {
     }
     await q.push('a', ['the next one']);
     // 5,000 claimed tasks' dead pointers, none removable by vacuum: the claim search walks only the live segment.
-    const [{ 'QUERY PLAN': [explain] } = { 'QUERY PLAN': [] }] = await db.rows<{
+    const [
+      {
+        'QUERY PLAN': [explain],
+      } = { 'QUERY PLAN': [] },
+    ] = await db.rows<{
       'QUERY PLAN': { Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } }[];
     }>(
       `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
