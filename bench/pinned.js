@@ -199,7 +199,8 @@ async function sample(db, probe, tables, probeSql, subject, pinPid) {
             coalesce(sum(pg_total_relation_size(s.relid)), 0)::bigint AS bytes
      FROM pg_stat_user_tables AS s
      -- a partitioned table counts by its partitions, which hold its rows
-     WHERE s.relid IN (SELECT p.relid FROM unnest($1::regclass[]) AS t, pg_partition_tree(t) AS p WHERE p.isleaf)`,
+     WHERE s.relid = ANY ($1::regclass[])
+        OR s.relid IN (SELECT p.relid FROM unnest($1::regclass[]) AS t, pg_partition_tree(t) AS p WHERE p.isleaf)`,
     [tables],
   );
   const timings = [];

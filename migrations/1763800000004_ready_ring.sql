@@ -33,12 +33,12 @@ CREATE INDEX ready_claim_idx ON ready (queue, priority DESC, run_at, id);
 
 -- The segment new ready tasks go to: its last_value. A sequence, not a row, so
 -- that moving it on leaves no dead row version for every push to step over.
-CREATE SEQUENCE ready_segment AS smallint MINVALUE 0 MAXVALUE 7 START 0 CYCLE;
+CREATE SEQUENCE ready_segment AS smallint MINVALUE 0 MAXVALUE 3 START 0 CYCLE;
 SELECT setval('ready_segment', 0, true);
 
 DO $$
 BEGIN
-  FOR segment IN 0 .. 7 LOOP
+  FOR segment IN 0 .. 3 LOOP
     EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.ready FOR VALUES IN (%s)',
                    current_schema(), 'ready_' || segment, current_schema(), segment);
   END LOOP;

@@ -11,7 +11,14 @@
 -- $5 integer      lease duration, ms
 -- $6 text         worker id
 -- $7 timestamptz  "now" (null in production)
-WITH picked AS (
+WITH async AS (
+  -- This transaction's commit does not wait for the WAL flush. If the server
+  -- crashes before the flush, the claim is undone as a whole: the task is ready
+  -- again, and the attempt that began is fenced off by its lease like any lost
+  -- attempt. Any later durable write (its finish, a heartbeat) flushes the claim
+  -- first, as WAL is flushed in order.
+  SELECT set_config('synchronous_commit', 'off', true)
+), picked AS (
   SELECT segment, ctid
   FROM :schema.ready
   WHERE queue = $1 AND ($2::text[] IS NULL OR name = ANY ($2::text[]))
@@ -36,7 +43,7 @@ SET state = 'running',
     lease_id = $4::uuid,
     lease_expires_at = clock.now + make_interval(secs => $5::integer / 1000.0),
     worker_id = $6
-FROM clock
+FROM clock, async
 -- An array, not a join: the plan stays an index lookup per id even as a cached
 -- generic plan, which cannot know how small the limit is.
 WHERE t.id = ANY (ARRAY(SELECT id FROM taken)) AND t.state = 'ready'
