@@ -31,6 +31,9 @@ CREATE TABLE ready (
 -- The claim's order, per segment; a claim merges the segments.
 CREATE INDEX ready_claim_idx ON ready (queue, priority DESC, run_at, id);
 
+-- Four segments: every claim merges them all, so each one more costs every
+-- claim; with fewer, a backlog still waiting in an old segment soon leaves no
+-- empty one to move on to (then insertion stays where it is, as without a ring).
 -- The segment new ready tasks go to: its last_value. A sequence, not a row, so
 -- that moving it on leaves no dead row version for every push to step over.
 CREATE SEQUENCE ready_segment AS smallint MINVALUE 0 MAXVALUE 3 START 0 CYCLE;

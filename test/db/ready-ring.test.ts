@@ -18,7 +18,7 @@ const segmentSizes = async () =>
   (
     await db.rows<{ segment: number; bytes: string }>(
       `SELECT s AS segment, pg_relation_size(format('%I.%I', $1::text, 'ready_' || s)) AS bytes
-       FROM generate_series(0, 7) AS s`,
+       FROM generate_series(0, 3) AS s`,
       [db.schema],
     )
   ).map((row) => Number(row.bytes));
@@ -102,7 +102,7 @@ describe('rotation', () => {
     expect((await rotate()).segment).toBe(segment);
     await q.pushMany(Array.from({ length: 50 }, () => ({ name: 'a', args: [] })));
     const moved = await rotate();
-    expect(moved.segment).toBe((segment + 1) % 8);
+    expect(moved.segment).toBe((segment + 1) % 4);
     // The old segment still points at 50 ready tasks: kept.
     expect((await segmentSizes())[segment]).toBeGreaterThan(0);
     expect(await drain(q)).toBe(50);
