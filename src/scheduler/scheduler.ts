@@ -62,7 +62,7 @@ export interface SchedulerEvents {
  * Promotes scheduled tasks when they come due (sleeping until the next one,
  * woken early by NOTIFY when an earlier one is pushed), fires cron schedules
  * (each fire time pushes a task due then, promoted like any other), rescues tasks of dead
- * workers, and keeps history partitions. Every statement is safe to run from
+ * workers, turns the ready ring that claims search, and keeps history partitions. Every statement is safe to run from
  * several schedulers at once, so running two is harmless.
  */
 export class Scheduler extends Service<SchedulerEvents> {
