@@ -8,13 +8,10 @@ WITH outcome AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
     AS o(id bigint, lease_id uuid, state :schema.task_state, result jsonb, error text, started_at timestamptz)
 ), ended AS (
-  -- The ids go through unnest, whose row estimate is the array's length (10 when
-  -- not known), not jsonb_to_recordset's fixed 100: with 100 the planner scans
-  -- tasks_lease_idx whole, every dead entry of tasks finished since the last
-  -- vacuum included, instead of looking each id up in the primary key.
+  -- `state::text`: see sql/task_heartbeat_many.sql; a primary-key lookup per task.
   DELETE FROM :schema.tasks AS t
-  USING unnest(ARRAY(SELECT id FROM outcome)) AS k(id), outcome AS o
-  WHERE t.id = k.id AND o.id = k.id AND t.lease_id = o.lease_id AND t.state = 'running'
+  USING outcome AS o
+  WHERE t.id = o.id AND t.lease_id = o.lease_id AND t.state::text = 'running'
   RETURNING t.*, o.state AS final_state, o.result, o.error, o.started_at AS attempt_started_at
 ), notified AS (
   SELECT count(:schema.notify('task_finished', queue)) AS n

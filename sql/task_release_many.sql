@@ -6,7 +6,8 @@ WITH released AS (
   UPDATE :schema.tasks AS t
   SET state = 'ready', attempts = t.attempts - 1, lease_id = NULL, lease_expires_at = NULL
   FROM jsonb_to_recordset($1::jsonb) AS held(id bigint, lease_id uuid)
-  WHERE t.id = held.id AND t.lease_id = held.lease_id AND t.state = 'running'
+  -- `state::text`: see sql/task_heartbeat_many.sql
+  WHERE t.id = held.id AND t.lease_id = held.lease_id AND t.state::text = 'running'
   RETURNING t.id, t.queue
 ), notified AS (
   SELECT count(:schema.notify('task_ready', queue)) AS n

@@ -11,7 +11,8 @@ WITH retry AS (
       last_error = r.error,
       lease_id = NULL, lease_expires_at = NULL
   FROM retry AS r
-  WHERE t.id = r.id AND t.lease_id = r.lease_id AND t.state = 'running'
+  -- `state::text`: see sql/task_heartbeat_many.sql
+  WHERE t.id = r.id AND t.lease_id = r.lease_id AND t.state::text = 'running'
   RETURNING t.id, t.queue
 ), notified AS (
   SELECT count(:schema.notify('task_scheduled', queue)) AS n

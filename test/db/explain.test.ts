@@ -93,6 +93,20 @@ it('claim merges the ready ring’s segments by index and takes its rows by posi
   expect(seqScans(claim)).toEqual([]);
 });
 
+it('finish and heartbeat find their tasks by primary key, never by the lease index', async () => {
+  const held = JSON.stringify([{ id: 1, lease_id: crypto.randomUUID() }]);
+  const finish = await plan(file('task_finish_many'), [
+    JSON.stringify([{ id: 1, lease_id: crypto.randomUUID(), state: 'succeeded' }]),
+    null,
+  ]);
+  const heartbeat = await plan(file('task_heartbeat_many'), [held, 20000, null]);
+  for (const p of [finish, heartbeat]) {
+    expect(indexes(p)).toContain('tasks_pkey');
+    expect(indexes(p)).not.toContain('tasks_lease_idx');
+    expect(seqScans(p)).toEqual([]);
+  }
+});
+
 it('promote, next due, rescue and the scheduler check read their partial indexes', async () => {
   const promote = await plan(file('task_promote_due'), [1000, null]);
   expect(indexes(promote)).toContain('tasks_due_idx');
