@@ -285,7 +285,9 @@ function clockTicks() {
  * The server is every process named `postgres` on this machine: backends, the WAL writer, the
  * checkpointer, autovacuum, and (through the postmaster's cutime and cstime) backends that exited.
  * So it counts the bench's own polls and pushes too, and anything else the server does meanwhile;
- * a server on another machine or in a VM is not seen at all (NaN).
+ * a server on another machine or in a VM is not seen at all (NaN). A backend that exits just before
+ * the second snapshot, before the postmaster has waited for it, is missed: the worker processes'
+ * connections stay open through the timed run, so that is at most a stray short-lived one.
  * @param {number[]} workerPids
  */
 async function cpuSnapshot(workerPids) {

@@ -797,11 +797,12 @@ function printProcesses(rows, summary, scale) {
   const server = busy === undefined ? undefined : pgtq(`serverCores${busy}`)?.median;
   console.log(
     'PostgreSQL server = every `postgres` process on this machine (its backends, WAL writer, checkpointer, ' +
-      "autovacuum), including the bench's own polls and whatever else the server ran meanwhile.\n" +
+      "autovacuum), including the bench's own polls and whatever else the server ran meanwhile; " +
+      'machine busy = the two together (the bench process, which only polls, is left out).\n' +
       (busy === undefined || server === undefined
         ? `The CPUs were not all busy at any count (≥ 90 % of ${cpus}): neither side ran out of cores.`
-        : `From ${busy} worker process${busy === 1 ? '' : 'es'} on, the ${cpus} CPUs are busy (≥ 90 %), ` +
-          `PostgreSQL taking ${fmtValue(server, 'cores')} of them: more processes then share the same cores.`),
+        : `The ${cpus} CPUs are first busy (≥ 90 %) at ${busy} worker process${busy === 1 ? '' : 'es'}, ` +
+          `PostgreSQL taking ${fmtValue(server, 'cores')} of them: beyond that, more processes share the same cores.`),
   );
 }
 
