@@ -91,10 +91,12 @@ export class StartRecorder {
   /** @type {(() => void) | undefined} */
   #onHit;
 
-  /** @param {number} i */
-  hit(i) {
+  /**
+   * @param {number} i
+   * @param {number} [at] when it started, if another process saw it (on the same clock as `now`)
+   */
+  hit(i, at = now()) {
     if (!this.active) return;
-    const at = now();
     if (this.starts.has(i)) return;
     this.starts.set(i, at);
     this.#waiters.get(i)?.(at);

@@ -8,6 +8,7 @@
  *   npm run bench -- --only pgtq         pgtq alone (also: graphile-worker, pg-boss, pgbench; comma-separated)
  *   npm run bench -- --repeats 5
  *   npm run bench -- --measures pinned --pin-seconds 600   one measure, a 10-minute pin
+ *   npm run bench -- --only pgtq --measures processes      pgtq in 1, 2, 4 and 8 worker processes
  *
  * Database: DATABASE_URL, else PGTQ_TEST_DATABASE_URL, else a throwaway embedded server.
  * Results: printed, and written as JSON under bench/results/.
@@ -19,6 +20,7 @@ import pg from 'pg';
 import { redactUrl } from '../dist/config.js';
 import { now, sleep } from './harness.js';
 import { measurePinned } from './pinned.js';
+import { measureProcesses } from './processes.js';
 import { latencyFigures, rate, summarize } from './stats.js';
 
 /**
@@ -62,6 +64,8 @@ const FULL = {
     sampleS: 5,
     drainCapMs: 30_000,
   },
+  /** @type {import('./processes.js').ProcessesScale} */
+  processes: { counts: [1, 2, 4, 8], concurrency: 10 },
 };
 /** @type {typeof FULL} */
 const QUICK = {
@@ -99,7 +103,9 @@ const PINNED_PROFILES = { 'graphile-worker': 'fast', 'pg-boss': 'batch' };
 
 /**
  * One line of the results table.
- * @typedef {{ key: string, label: string, unit: string, higherIsBetter: boolean, section: 'main' | 'reference' }} Row
+ * `cpu` rows are printed by printProcesses, below the main table.
+ * @typedef {{ key: string, label: string, unit: string, higherIsBetter: boolean,
+ *   section: 'main' | 'reference' | 'cpu' }} Row
  */
 /**
  * One measure: what it runs and which rows it fills.
@@ -239,6 +245,13 @@ function defineCases(scale) {
       },
     },
     {
+      key: 'processes',
+      only: ['pgtq'],
+      concurrency: scale.processes.concurrency,
+      rows: processesRows(scale),
+      run: async (subject, s) => processesResult(await measureProcesses(subject, subject.ctx, s), s),
+    },
+    {
       key: 'bareSql',
       only: ['pgtq'],
       concurrency: 10,
@@ -277,6 +290,67 @@ function defineCases(scale) {
     },
   ];
   return cases;
+}
+
+/**
+ * The `processes` measure's rows: throughput per count, then pickup p50 and p99 per count (one figure
+ * per row, as the table shows them), then the CPU the server and the worker processes used.
+ * @param {typeof FULL} scale
+ * @returns {Row[]}
+ */
+function processesRows(scale) {
+  const { counts, concurrency } = scale.processes;
+  const processes = (/** @type {number} */ count) => `${count} worker process${count === 1 ? '' : 'es'}`;
+  const idle = (/** @type {number} */ count) => `${count} idle process${count === 1 ? '' : 'es'}`;
+  /** @param {string} key @param {string} label @returns {Row} */
+  const cpu = (key, label) => ({ ...row(key, label, 'cores'), section: 'cpu' });
+  return [
+    ...counts.map((count) =>
+      row(
+        `processes${count}`,
+        `process ${fmtInt(scale.process)} no-op tasks, ${processes(count)} × c = ${concurrency}`,
+      ),
+    ),
+    ...counts.flatMap((count) => [
+      row(`pickupP50x${count}`, `pickup p50, ${idle(count)}`, 'ms', false),
+      row(`pickupP99x${count}`, `pickup p99, ${idle(count)}`, 'ms', false),
+    ]),
+    ...counts.flatMap((count) => [
+      cpu(`serverCores${count}`, `PostgreSQL server, ${processes(count)}`),
+      cpu(`workerCores${count}`, `the worker processes, ${processes(count)}`),
+    ]),
+  ];
+}
+
+/**
+ * @param {import('./processes.js').CountResult[]} counts
+ * @param {typeof FULL} s
+ * @returns {CaseResult}
+ */
+function processesResult(counts, s) {
+  /** @type {Required<Pick<CaseResult, 'figures' | 'flags' | 'notes'>>} */
+  const result = { figures: {}, flags: {}, notes: [] };
+  for (const { processes: count, run, latency, serverCores, workerCores } of counts) {
+    const throughput = processResult(`processes${count}`, run, s);
+    const { p50, p99 } = latencyFigures(latency.samples);
+    const p50Key = `pickupP50x${count}`;
+    const p99Key = `pickupP99x${count}`;
+    Object.assign(result.figures, throughput.figures, {
+      [p50Key]: p50,
+      [p99Key]: p99,
+      [`serverCores${count}`]: serverCores,
+      [`workerCores${count}`]: workerCores,
+    });
+    Object.assign(result.flags, throughput.flags);
+    if (latency.capped) {
+      const flag = `${latency.samples.length} samples (time cap)`;
+      Object.assign(result.flags, { [p50Key]: flag, [p99Key]: flag });
+    }
+    result.notes.push(
+      `${count} process${count === 1 ? '' : 'es'}: ${throughput.notes.join(', ')}; ${latency.samples.length} pickup samples`,
+    );
+  }
+  return result;
 }
 
 /**
@@ -449,6 +523,7 @@ async function main() {
     console.log('');
     printTable(rows, summary, modules);
     printReferences(rows, summary, scale);
+    printProcesses(rows, summary, scale);
     printPinned(runs, scale);
 
     const file = await writeResults({
@@ -683,6 +758,60 @@ function printReferences(rows, summary, scale) {
 }
 
 /**
+ * The processes measure's CPU figures, beside its throughput: cores busy = CPU seconds over wall
+ * seconds of the timed throughput run. Where the two together reach the machine's CPU count, more
+ * worker processes only share the same cores; the server's part of them is what PostgreSQL needs.
+ * @param {Row[]} rows
+ * @param {Record<string, any>} summary
+ * @param {typeof FULL} scale
+ */
+function printProcesses(rows, summary, scale) {
+  const pgtq = (/** @type {string} */ key) => summary[key]?.bySubject['pgtq/default'];
+  const counts = scale.processes.counts.filter((count) => pgtq(`processes${count}`)?.n > 0);
+  if (counts.length === 0) return;
+  const cpus = availableParallelism();
+  const label = (/** @type {string} */ key) => rows.find((r) => r.key === key)?.label ?? key;
+  console.log(
+    `\nworker processes × c = ${scale.processes.concurrency}: CPU during the throughput run, in cores busy ` +
+      `(CPU seconds / wall seconds; this machine has ${cpus})`,
+  );
+  const lines = counts.map((count) => [
+    label(`processes${count}`).replace(/.*, /, ''),
+    cell(pgtq(`processes${count}`), 'tasks/s'),
+    cell(pgtq(`serverCores${count}`), 'cores'),
+    cell(pgtq(`workerCores${count}`), 'cores'),
+    fmtShare(
+      (pgtq(`serverCores${count}`)?.median ?? Number.NaN) +
+        (pgtq(`workerCores${count}`)?.median ?? Number.NaN),
+      cpus,
+    ),
+  ]);
+  console.log(
+    renderTable(['processes', 'tasks/s', 'PostgreSQL server', 'worker processes', 'machine busy'], lines),
+  );
+  // The first count at which the machine is (nearly) all busy: from there on the server's share is the limit.
+  const busy = counts.find(
+    (count) =>
+      (pgtq(`serverCores${count}`)?.median ?? 0) + (pgtq(`workerCores${count}`)?.median ?? 0) >= 0.9 * cpus,
+  );
+  const server = busy === undefined ? undefined : pgtq(`serverCores${busy}`)?.median;
+  console.log(
+    'PostgreSQL server = every `postgres` process on this machine (its backends, WAL writer, checkpointer, ' +
+      "autovacuum), including the bench's own polls and whatever else the server ran meanwhile; " +
+      'machine busy = the two together (the bench process, which only polls, is left out).\n' +
+      (busy === undefined || server === undefined
+        ? `The CPUs were not all busy at any count (≥ 90 % of ${cpus}): neither side ran out of cores.`
+        : `The ${cpus} CPUs are first busy (≥ 90 %) at ${busy} worker process${busy === 1 ? '' : 'es'}, ` +
+          `PostgreSQL taking ${fmtValue(server, 'cores')} of them: beyond that, more processes share the same cores.`),
+  );
+}
+
+/** Busy cores as a share of the machine's. @param {number} cores @param {number} cpus */
+function fmtShare(cores, cpus) {
+  return Number.isFinite(cores) ? `${Math.round((cores / cpus) * 100)} %` : '–';
+}
+
+/**
  * The pinned-horizon measure: one table per subject, a column per phase.
  * @param {any[]} runs
  * @param {typeof FULL} scale
@@ -790,7 +919,8 @@ function printHeader({ database, server, scale, modules, pgbenchVersion, quick, 
     `repeats ${scale.repeats}; enqueue N = ${fmtInt(scale.enqueueOne)} one at a time, ${fmtInt(scale.enqueueBulk)} in bulk; ` +
       `process N = ${fmtInt(scale.process)} at c = ${scale.concurrencies.join(', ')} (cap ${scale.processCapMs / 1000} s); ` +
       `latency ${scale.latencySamples} pushes ${scale.latencyPauseMs} ms apart (cap ${scale.latencyCapMs / 1000} s); ` +
-      `lateness ${scale.latenessCount} tasks due in ${scale.latenessAheadMs} ms`,
+      `lateness ${scale.latenessCount} tasks due in ${scale.latenessAheadMs} ms; ` +
+      `worker processes ${scale.processes.counts.join(', ')} × c = ${scale.processes.concurrency}`,
   );
   console.log('settings (c = concurrency; every case runs on a fresh schema, dropped afterwards):');
   for (const module of modules) {
@@ -825,6 +955,7 @@ function fmtInt(value) {
 /** @param {number} value @param {string} unit */
 function fmtValue(value, unit) {
   if (!Number.isFinite(value)) return '–';
+  if (unit === 'cores') return value.toFixed(2);
   if (unit === 'ms') return Math.abs(value) >= 100 ? fmtInt(value) : value.toFixed(1);
   return Math.abs(value) >= 100 ? fmtInt(value) : value.toFixed(1);
 }

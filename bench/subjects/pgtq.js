@@ -91,6 +91,22 @@ class PgTqSubject extends WorkerSubject {
     await Promise.all([worker.start(), scheduler.start()]);
   }
 
+  /**
+   * What a worker process of the `processes` measure (bench/worker-process.js) needs to run this
+   * subject's worker: the same schema, queue, task and pool size as `startWorker(c)`.
+   * @param {number} c
+   */
+  workerProcessOptions(c) {
+    return {
+      url: this.ctx.url,
+      schema: SCHEMA,
+      queue: QUEUE,
+      task: TASK,
+      max: Math.max(10, c + 2),
+      concurrency: c,
+    };
+  }
+
   /** Stops the workers started so far: the history case times two runs on one instance. */
   async stopWorkers() {
     await Promise.all(this.#services.splice(0).map((service) => service.stop()));
