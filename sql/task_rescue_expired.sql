@@ -4,12 +4,17 @@
 -- cancel while it ran is cancelled instead.
 -- $1 integer      at most this many
 -- $2 timestamptz  "now" (null in production)
+-- $3 timestamptz  only leases that ran out at or after this (null: any). The
+--                 index holds the dead entry of every task finished since the last
+--                 vacuum, in lease order: a pass that starts where the last one
+--                 ended does not walk them all again.
 WITH clock AS (
   SELECT coalesce($2::timestamptz, now()) AS now
 ), expired AS (
   SELECT t.id, t.attempts >= t.max_attempts AS exhausted, t.cancel_requested_at IS NOT NULL AS cancelled
   FROM :schema.tasks AS t, clock
   WHERE t.state = 'running' AND t.lease_expires_at < clock.now
+    AND t.lease_expires_at >= coalesce($3::timestamptz, '-infinity')
   ORDER BY t.lease_expires_at
   LIMIT $1
   FOR UPDATE SKIP LOCKED
@@ -41,5 +46,6 @@ WITH clock AS (
   SELECT count(:schema.notify('task_ready', queue)) AS n
   FROM (SELECT DISTINCT queue FROM retried) AS queues
 )
-SELECT (SELECT count(*) FROM retried)::integer AS retried, (SELECT count(*) FROM archived)::integer AS failed
-FROM notified
+SELECT (SELECT count(*) FROM retried)::integer AS retried, (SELECT count(*) FROM archived)::integer AS failed,
+       clock.now AS scanned_to
+FROM notified, clock

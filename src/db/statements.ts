@@ -108,12 +108,11 @@ export class Statements extends SqlFiles {
     return row?.due_in_ms == null ? null : Number(row.due_in_ms);
   }
 
-  async rescueExpired(db: Queryable, limit: number, now: Date | null = null) {
-    const [row] = await this.run<{ retried: number; failed: number }>(db, 'task_rescue_expired', [
-      limit,
-      now,
-    ]);
-    return row ?? { retried: 0, failed: 0 };
+  /** Rescues expired leases from `from` (null: all) up to now; see sql/task_rescue_expired.sql. */
+  async rescueExpired(db: Queryable, limit: number, now: Date | null = null, from: Date | null = null) {
+    type Rescued = { retried: number; failed: number; scanned_to: Date };
+    const [row] = await this.run<Rescued>(db, 'task_rescue_expired', [limit, now, from]);
+    return row ?? { retried: 0, failed: 0, scanned_to: now ?? new Date() };
   }
 
   /** Truncates the ready ring's spent segments and moves insertion on; see rotate_ready in migrations/. */

@@ -82,3 +82,23 @@ it('a running scheduler fires an every-second cron schedule, and workers run its
   expect(fired.slice(0, 2)).toEqual(['tick', 'tick']);
   await expect(q.schedule('bad', '61 * * * *', tick, ['x'])).rejects.toThrow(/Invalid cron expression/);
 });
+
+it('a lease the rescuer skipped while another transaction held its task is rescued later, by a full pass', async () => {
+  const q = db.queue('rescue-held');
+  await q.push('a', []);
+  const popped = await q.pop({ leaseMs: 1 });
+  expect(popped).not.toBeNull();
+  // Its lease has run out, but its row stays locked past the bounded passes' 5 s margin.
+  const holder = await db.pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM "${db.schema}".tasks WHERE id = $1 FOR UPDATE`, [popped?.id]);
+    await start(q.scheduler({ rescueIntervalMs: 20 }));
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect((await q.getTask(popped?.id ?? '')).state).toBe('running');
+  } finally {
+    await holder.query('COMMIT');
+    holder.release();
+  }
+  await waitFor(async () => (await q.getTask(popped?.id ?? '')).state === 'ready', { timeoutMs: 5_000 });
+}, 15_000);
