@@ -40,7 +40,7 @@ const FULL = {
   bulkBatch: 1_000,
   process: 100_000,
   concurrencies: [10, 50],
-  processCapMs: 60_000,
+  processCapMs: 30_000,
   latencySamples: 300,
   latencyPauseMs: 5,
   latencyCapMs: 20_000,

@@ -53,8 +53,10 @@ $$;
 -- writes one in its transaction. Inserts: one statement-level trigger, one
 -- INSERT of pointers per push however many tasks. Updates and deletes: row
 -- triggers whose WHEN keeps them away from claims, heartbeats and finishes.
+-- SECURITY DEFINER: a role that may push (insert into tasks) needs no rights on
+-- the ring, which stays an internal detail.
 CREATE FUNCTION ready_after_insert() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
   INSERT INTO ready (segment, id, queue, name, priority, run_at)
   SELECT ring.last_value, t.id, t.queue, t.name, t.priority, t.run_at
@@ -69,7 +71,7 @@ $$;
 -- the task's row, which this statement holds): that claim deletes it itself and,
 -- the task no longer being ready, takes nothing.
 CREATE FUNCTION ready_after_update_or_delete() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
   IF OLD.state = 'ready' THEN
     PERFORM FROM ready AS r

@@ -22,7 +22,7 @@ export const profiles = [
   {
     name: 'default',
     describe:
-      'new PgTq({ max: max(10, c + 2) }), q.worker({ concurrency: c }), q.scheduler() for delayed tasks',
+      'new PgTq({ max: max(10, c + 2) }), q.worker({ concurrency: c }) and q.scheduler() in the same process',
   },
 ];
 

@@ -70,6 +70,33 @@ describe('pointers', () => {
     expect(await pointers('pointers')).toEqual([]);
   });
 
+  it('a role that may only insert into tasks pushes, and its task gets a pointer all the same', async () => {
+    const role = `${db.schema}_pusher`;
+    await db.rows(`CREATE ROLE "${role}" NOLOGIN`);
+    try {
+      await db.rows(`GRANT USAGE ON SCHEMA :schema TO "${role}"`);
+      await db.rows(`GRANT SELECT, INSERT ON :schema.tasks TO "${role}"`);
+      await db.rows(`GRANT USAGE ON SEQUENCE :schema.task_id_seq TO "${role}"`);
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL ROLE "${role}"`);
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT "${db.schema}".push('limited-role', 'a')::text AS id`,
+        );
+        await client.query('COMMIT');
+        expect(await pointers('limited-role')).toEqual([rows[0]?.id]);
+        // Claimed, so that it holds no segment of the ring the next tests turn.
+        expect(await drain(db.queue('limited-role'))).toBe(1);
+      } finally {
+        client.release();
+      }
+    } finally {
+      await db.rows(`DROP OWNED BY "${role}"`);
+      await db.rows(`DROP ROLE "${role}"`);
+    }
+  });
+
   it('claims keep priority and then due order across segments', async () => {
     const q = db.queue('order');
     await q.push('a', ['low, first'], { priority: 0 });
