@@ -26,12 +26,11 @@ WITH async AS (
   LIMIT $3
   FOR UPDATE SKIP LOCKED
 ), taken AS (
-  -- By position: a TID scan of the few segments the rows came from (a ctid is
-  -- unique within one segment only, hence the last condition).
+  -- By position: a TID scan of each segment, then a hash join on (segment, ctid),
+  -- as a ctid is unique within one segment only.
   DELETE FROM :schema.ready AS r
-  WHERE r.segment = ANY (ARRAY(SELECT segment FROM picked))
-    AND r.ctid = ANY (ARRAY(SELECT ctid FROM picked))
-    AND (r.segment || '/' || r.ctid) = ANY (ARRAY(SELECT segment || '/' || ctid FROM picked))
+  WHERE r.ctid = ANY (ARRAY(SELECT ctid FROM picked))
+    AND (r.segment, r.ctid) IN (SELECT segment, ctid FROM picked)
   RETURNING r.id
 ), clock AS (
   SELECT coalesce($7::timestamptz, now()) AS now
