@@ -8,11 +8,11 @@
 -- after it. A claim that searched a partial index of `tasks` then walked the
 -- dead entry of every task claimed since, so its cost grew with rate × time.
 -- Here each ready task has one row in `ready`, in the ring's current segment; a
--- claim deletes the rows it takes. Every second or so the scheduler moves
--- insertion on to the next segment and TRUNCATEs the segments that no longer
--- hold a live row. TRUNCATE needs a lock, not an old enough horizon, so a claim
--- walks at most the dead rows of the segments still in use: about one rotation's
--- worth of claims, whatever the horizon.
+-- claim deletes the rows it takes. The scheduler moves insertion on to the next
+-- segment once the current one has grown to 256 kB, and TRUNCATEs the segments
+-- that no longer hold a live row. TRUNCATE needs a lock, not an old enough
+-- horizon, so a claim walks at most the dead rows of the segments still in use,
+-- a few thousand, whatever the horizon.
 --
 -- A row in `ready` is a pointer to a ready task, at the task's place in the
 -- claim order. Triggers keep the two in step: a task that becomes ready (or
@@ -108,15 +108,19 @@ SELECT 0, id, queue, name, priority, run_at FROM tasks WHERE state = 'ready';
 DROP INDEX tasks_claim_idx;
 
 -- Truncates every segment but the current one that holds no live row, then
--- moves insertion on to the next segment if the current one was used and the
--- next one is empty. Run by the scheduler every second or so; safe to run from
--- several at once (an advisory lock serialises them).
+-- moves insertion on to the next segment if the current one has grown to
+-- `min_bytes` and the next one is empty. Run by the scheduler every second or
+-- so; safe to run from several at once (an advisory lock serialises them).
 -- A segment is truncated only under its ACCESS EXCLUSIVE lock, taken with a
 -- short lock_timeout: a push still open on it, or any long transaction that read
 -- it, holds the lock off, and the segment waits for a later pass. Claims queue
 -- behind that lock for at most the timeout.
+-- Why a size and not every pass: a claim walks at most about `min_bytes` of dead
+-- pointers per segment (256 kB: some 3,000), and each truncation makes every
+-- connection plan the claim again (a millisecond or two, once), which a quiet
+-- queue need not pay every second.
 -- Returns the current segment after the pass and how many were truncated.
-CREATE FUNCTION rotate_ready(lock_timeout_ms integer DEFAULT 50)
+CREATE FUNCTION rotate_ready(lock_timeout_ms integer DEFAULT 50, min_bytes bigint DEFAULT 262144)
 RETURNS TABLE (current_segment smallint, truncated integer)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -145,7 +149,7 @@ BEGIN
     END;
   END LOOP;
   -- Last, as nextval is not undone by a rollback.
-  IF pg_relation_size(format('%I.%I', current_schema(), 'ready_' || current_segment)) > 0
+  IF pg_relation_size(format('%I.%I', current_schema(), 'ready_' || current_segment)) >= greatest(min_bytes, 1)
      AND pg_relation_size(format('%I.%I', current_schema(), 'ready_' || (current_segment + 1) % segments)) = 0 THEN
     current_segment := nextval('ready_segment');
   END IF;
@@ -154,7 +158,7 @@ END
 $$;
 
 -- Down Migration
-DROP FUNCTION rotate_ready(integer);
+DROP FUNCTION rotate_ready(integer, bigint);
 CREATE INDEX tasks_claim_idx ON tasks (queue, priority DESC, run_at, id) WHERE state = 'ready';
 DROP TRIGGER tasks_ready_delete ON tasks;
 DROP TRIGGER tasks_ready_update ON tasks;

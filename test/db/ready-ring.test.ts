@@ -8,10 +8,11 @@ import { useTestSchema } from '../helpers/queue.js';
 // oldest snapshot in the database.
 const db = await useTestSchema('pgtq_ring');
 
+/** One pass that moves on from any used segment (by default only from one of 256 kB or more). */
 const rotate = async () =>
   (
     await db.rows<{ segment: number; truncated: number }>(
-      'SELECT current_segment AS segment, truncated FROM :schema.rotate_ready()',
+      'SELECT current_segment AS segment, truncated FROM :schema.rotate_ready(min_bytes => 1)',
     )
   )[0] as { segment: number; truncated: number };
 const segmentSizes = async () =>
@@ -128,6 +129,11 @@ describe('rotation', () => {
     // Nothing pushed since: it stays.
     expect((await rotate()).segment).toBe(segment);
     await q.pushMany(Array.from({ length: 50 }, () => ({ name: 'a', args: [] })));
+    // 50 pointers are far from the default 256 kB: a scheduler's pass keeps the segment.
+    const [kept] = await db.rows<{ segment: number }>(
+      'SELECT current_segment AS segment FROM :schema.rotate_ready()',
+    );
+    expect(kept?.segment).toBe(segment);
     const moved = await rotate();
     expect(moved.segment).toBe((segment + 1) % 4);
     // The old segment still points at 50 ready tasks: kept.
