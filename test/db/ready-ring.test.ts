@@ -119,6 +119,13 @@ describe('rotation', () => {
   afterEach(async () => {
     for (const pin of pins.splice(0)) await pin.end();
   });
+  /** A connection of its own, closed after the test. */
+  const connection = async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    pins.push(client);
+    return client;
+  };
 
   it('moves on only from a used segment, and truncates every spent one but the current', async () => {
     const q = db.queue('rotation');
@@ -145,9 +152,7 @@ describe('rotation', () => {
 
   it('never truncates a segment under a push that has not committed yet: its task is claimed after', async () => {
     const q = db.queue('open-push');
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    pins.push(client);
+    const client = await connection();
     await client.query('BEGIN');
     const { id } = await q.push('a', ['in flight'], { client });
     // The segment it went to stops being current, and is spent as far as any committed row shows.
@@ -162,9 +167,7 @@ describe('rotation', () => {
 
   it('truncates spent segments while an old snapshot pins the horizon, so a claim reads no more than a few pages', async () => {
     const q = db.queue('pinned');
-    const pin = new pg.Client({ connectionString: db.url });
-    await pin.connect();
-    pins.push(pin);
+    const pin = await connection();
     await pin.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     await pin.query('SELECT count(*) FROM pg_class');
     for (let round = 0; round < 10; round++) {
