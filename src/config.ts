@@ -73,7 +73,7 @@ const connectionOptions = z
      * Whether statements run as named prepared statements, parsed and planned once
      * per connection. Set false behind a pooler that cannot keep them, such as
      * PgBouncer before 1.21 in transaction mode: each statement is then sent unnamed
-     * (still with $n parameters). @default true
+     * (still with $n parameters). @default $PGTQ_PREPARED_STATEMENTS (on or off), else true
      */
     preparedStatements: z.boolean().optional(),
     /**
@@ -81,7 +81,8 @@ const connectionOptions = z
      * connection string (or `{ connectionString }`) for a direct connection to the
      * server when the pool goes through a pooler in transaction mode, which cannot
      * LISTEN; or false for no LISTEN at all, when workers, schedulers and
-     * `result()` find work by polling only (and poll more often). @default the pool's settings
+     * `result()` find work by polling only (and poll more often).
+     * @default $PGTQ_LISTEN (off, or a connection string), else the pool's settings
      */
     listen: z
       .union(
@@ -141,8 +142,8 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     max,
     maxArgsBytes = defaultLimits.maxArgsBytes,
     maxResultBytes = defaultLimits.maxResultBytes,
-    preparedStatements = true,
-    listen,
+    preparedStatements = defaultPreparedStatements(),
+    listen = defaultListen(),
     ...clientConfig
   } = options;
   const limits = Object.freeze({ maxArgsBytes, maxResultBytes });
@@ -182,6 +183,21 @@ export function resolveConnection(connection: Connection | undefined): ResolvedC
     loggerGiven,
     limits,
   });
+}
+
+/** $PGTQ_PREPARED_STATEMENTS: off (false, 0) sends every statement unnamed; on by default. */
+function defaultPreparedStatements(): boolean {
+  const value = process.env.PGTQ_PREPARED_STATEMENTS ?? '';
+  if (/^(|on|true|1)$/i.test(value)) return true;
+  if (/^(off|false|0)$/i.test(value)) return false;
+  throw new ConfigError(`PGTQ_PREPARED_STATEMENTS: expected on or off, got "${value}"`);
+}
+
+/** $PGTQ_LISTEN: off for no LISTEN at all, or the connection string LISTEN uses. */
+function defaultListen(): false | string | undefined {
+  const value = process.env.PGTQ_LISTEN ?? '';
+  if (value === '') return undefined;
+  return /^off$/i.test(value) ? false : value;
 }
 
 /** $PGTQ_SCHEMA, else 'pgtq'. */

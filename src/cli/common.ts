@@ -19,6 +19,8 @@ export interface Command {
 const globalOptions = {
   'database-url': { type: 'string' },
   schema: { type: 'string' },
+  listen: { type: 'string' },
+  'prepared-statements': { type: 'string' },
   queue: { type: 'string', short: 'q' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
@@ -28,6 +30,12 @@ const globalOptions = {
 export const GLOBAL_HELP = `Options for every command:
   --database-url <url>  PostgreSQL to use (default: $DATABASE_URL)
   --schema <name>       pgtq's schema (default: $PGTQ_SCHEMA or pgtq)
+  --listen <url|off>    where LISTEN connects, e.g. directly to PostgreSQL when the
+                        database URL goes through PgBouncer; off: poll only
+                        (default: $PGTQ_LISTEN, else the database URL)
+  --prepared-statements <on|off>
+                        off: unnamed statements, for PgBouncer before 1.21 in
+                        transaction mode (default: $PGTQ_PREPARED_STATEMENTS or on)
   -q, --queue <name>    the queue (default: $PGTQ_QUEUE or default)
   --json                machine-readable output
   -v, --verbose         debug logging, and stack traces on errors
@@ -69,16 +77,37 @@ export function positiveInt(name: string, value: string | undefined, fallback: n
   return n;
 }
 
-/** The queue named by --queue, --database-url and --schema (or the environment). */
-export function openQueue(
-  values: { 'database-url'?: string; schema?: string; queue?: string },
-  logger?: Logger,
-): PgTq {
-  const url = values['database-url'] ?? process.env.DATABASE_URL;
+type ConnectionFlags = {
+  'database-url'?: string;
+  schema?: string;
+  listen?: string;
+  'prepared-statements'?: string;
+};
+
+/**
+ * Puts the connection flags into the variables a `new PgTq(name)` without a
+ * connection reads ($DATABASE_URL, $PGTQ_SCHEMA, $PGTQ_LISTEN,
+ * $PGTQ_PREPARED_STATEMENTS): before handler modules load, they follow the command line.
+ */
+export function applyConnectionFlags(values: ConnectionFlags): void {
+  const flag = values['prepared-statements'];
+  if (flag !== undefined && !/^(on|off)$/.test(flag)) {
+    throw new UsageError(`--prepared-statements must be on or off, got "${flag}"`);
+  }
+  if (values['database-url']) process.env.DATABASE_URL = values['database-url'];
+  if (values.schema) process.env.PGTQ_SCHEMA = values.schema;
+  if (values.listen) process.env.PGTQ_LISTEN = values.listen;
+  if (flag) process.env.PGTQ_PREPARED_STATEMENTS = flag;
+}
+
+/** The queue named by --queue and the connection flags (or the environment). */
+export function openQueue(values: ConnectionFlags & { queue?: string }, logger?: Logger): PgTq {
+  applyConnectionFlags(values);
+  const url = process.env.DATABASE_URL;
   if (!url) throw new UsageError('no database: set DATABASE_URL or pass --database-url');
   return new PgTq(values.queue ?? process.env.PGTQ_QUEUE ?? 'default', {
     connectionString: url,
-    schema: values.schema ?? process.env.PGTQ_SCHEMA ?? 'pgtq',
+    schema: process.env.PGTQ_SCHEMA ?? 'pgtq',
     ...(logger ? { logger } : {}),
   });
 }

@@ -264,6 +264,10 @@ describe('pgtq tasks', () => {
     },
     { args: ['--before', 'x'], message: '--before: "x" is not a task id' },
     { args: ['--before', '0'], message: '--before: "0" is not a task id' },
+    {
+      args: ['--prepared-statements', 'sometimes'],
+      message: '--prepared-statements must be on or off, got "sometimes"',
+    },
   ])('$args: bad usage, exit 2, one line on stderr, no stack trace', async ({ args, message }) => {
     await badUsage(['tasks', '-q', QUEUE, ...args], message);
   });

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,8 +9,10 @@ import {
   TaskNotFoundError,
   type Worker,
 } from '../../src/index.js';
+import { cli } from '../helpers/cli.js';
 import { databaseUrl, dropSchema, uniqueSchemaName, waitFor } from '../helpers/database.js';
 import { usePgBouncer } from '../helpers/pgbouncer.js';
+import { startNode } from '../helpers/processes.js';
 import { gate, useServices } from '../helpers/services.js';
 
 // The worker suite's core cases through a real PgBouncer in transaction mode (Debian's
@@ -250,6 +253,50 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       // Woken by NOTIFY with LISTEN; by its 1 s sleep and the 1 s worker poll without.
       expect(ranAt - pushedAt).toBeLessThan(polling ? 3_500 : 1_000);
     });
+  });
+
+  it('pgtq worker runs through it with --prepared-statements off and --listen on a direct connection', async () => {
+    const run = startNode(
+      [
+        cli,
+        'worker',
+        fileURLToPath(new URL('../cli/fixtures/handlers.mjs', import.meta.url)),
+        '--database-url',
+        bouncer.url,
+        '--schema',
+        schema,
+        '--listen',
+        databaseUrl(),
+        '--prepared-statements',
+        'off',
+      ],
+      {},
+      { clean: true, timeoutMs: 60_000 },
+    );
+    await waitFor(() => /worker started/.test(run.errors()), { timeoutMs: 15_000 });
+    const ref = await bounced('follows').push('double', [21]);
+    await expect(ref.result({ timeoutMs: 10_000 })).resolves.toBe(42);
+    run.child.kill('SIGTERM');
+    expect((await run.finished).code).toBe(0);
+  });
+
+  it('$PGTQ_PREPARED_STATEMENTS and $PGTQ_LISTEN are the defaults of a queue that does not set them', async () => {
+    process.env.PGTQ_PREPARED_STATEMENTS = 'off';
+    process.env.PGTQ_LISTEN = 'off';
+    try {
+      const q = new PgTq('from-env', { connectionString: bouncer.url, schema });
+      queues.push(q);
+      const ref = await q.push('a', []);
+      // Named statements would fail through this PgBouncer; without LISTEN the pop polls.
+      await expect(q.pop()).resolves.toMatchObject({ id: ref.id });
+      process.env.PGTQ_PREPARED_STATEMENTS = 'sometimes';
+      expect(() => new PgTq('x', { connectionString: bouncer.url })).toThrow(
+        'PGTQ_PREPARED_STATEMENTS: expected on or off, got "sometimes"',
+      );
+    } finally {
+      delete process.env.PGTQ_PREPARED_STATEMENTS;
+      delete process.env.PGTQ_LISTEN;
+    }
   });
 
   it('preparedStatements and listen are checked like every option, and go with a pool of your own', async () => {

@@ -15,7 +15,13 @@ export interface Finished {
 }
 
 /** The variables pgtq reads: a clean environment leaves them out. */
-const PGTQ_VARIABLES = ['DATABASE_URL', 'PGTQ_SCHEMA', 'PGTQ_QUEUE'];
+const PGTQ_VARIABLES = [
+  'DATABASE_URL',
+  'PGTQ_SCHEMA',
+  'PGTQ_QUEUE',
+  'PGTQ_LISTEN',
+  'PGTQ_PREPARED_STATEMENTS',
+];
 
 /**
  * A Node.js process started from the repository root, with the test process's

@@ -1,5 +1,6 @@
 import type { Logger, PgTq, Scheduler, Worker } from '../../index.js';
 import {
+  applyConnectionFlags,
   type Command,
   closeQueues,
   lineLogger,
@@ -16,7 +17,8 @@ export const workerCommand: Command = {
 
 Imports the modules (a folder: every handlers.js / tasks.js in it) and runs a worker
 for each PgTq queue they export. A queue created without a connection follows
---database-url and --schema (they set $DATABASE_URL and $PGTQ_SCHEMA before the
+--database-url, --schema, --listen and --prepared-statements (they set
+$DATABASE_URL, $PGTQ_SCHEMA, $PGTQ_LISTEN and $PGTQ_PREPARED_STATEMENTS before the
 modules load). Logs one line per task state change. On SIGTERM or SIGINT it stops
 claiming, lets running tasks finish, and exits 0; a second signal exits at once.
   --concurrency <n>    tasks at once per queue (default 10)
@@ -39,8 +41,7 @@ claiming, lets running tasks finish, and exits 0; a second signal exits at once.
     const shutdownGraceMs = positiveInt('grace-ms', values['grace-ms'], 10_000);
     const log = lineLogger(err, { verbose: values.verbose, json: values.json });
     // Before the modules load, so that a `new PgTq(name)` in them connects where the command line says.
-    if (values['database-url']) process.env.DATABASE_URL = values['database-url'];
-    if (values.schema) process.env.PGTQ_SCHEMA = values.schema;
+    applyConnectionFlags(values);
     let queues = await loadHandlers(positionals);
     if (values.queue) queues = queues.filter((q) => q.name === values.queue);
     if (queues.length === 0) throw new UsageError(`no queue named "${values.queue}" in the handler modules`);
