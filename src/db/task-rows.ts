@@ -11,8 +11,8 @@ export interface ClaimedRow {
   attempts: number;
   max_attempts: number;
   key: string | null;
-  run_at: Date;
-  created_at: Date;
+  /** run_at, in seconds since the epoch */
+  run_at_s: number;
   lease_expires_at: Date;
 }
 

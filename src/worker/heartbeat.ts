@@ -53,10 +53,10 @@ export class Heartbeat extends PeriodicService {
       runner.waiting.delete(row.id);
       if (cancel) runner.cancelWaiting(row, leaseId);
     }
-    for (const { task, controller } of running) {
+    for (const { task, abort } of running) {
       const cancel = held.get(task.id);
-      if (cancel === undefined && runner.running.has(task.id)) controller.abort(new LeaseLostError(task.id));
-      else if (cancel) controller.abort(new CancelRequested(task.id));
+      if (cancel === undefined && runner.running.has(task.id)) abort.abort(new LeaseLostError(task.id));
+      else if (cancel) abort.abort(new CancelRequested(task.id));
     }
   }
 }

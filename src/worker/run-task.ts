@@ -6,9 +6,9 @@ import { LeaseLostError, ValidationError } from '../errors.js';
 import type { TaskContext, TaskInfo } from '../handler/context.js';
 import type { AnyHandler } from '../handler/handler.js';
 import type { Logger } from '../logger.js';
-import { abortable } from '../service.js';
 import { failureOutcome, type Outcome, successOutcome } from './outcomes.js';
 import { recordOutcomes } from './record-outcomes.js';
+import type { TaskAbort } from './task-abort.js';
 
 export interface TaskHooks {
   /** Runs before the handler; throw (a `Retry` or `Cancel`, say) to stop the task from running. */
@@ -47,15 +47,22 @@ export async function runTask(
   handler: AnyHandler,
   task: TaskInfo,
   leaseId: string,
-  signal: AbortSignal,
+  abort: TaskAbort,
 ): Promise<{ outcome: Outcome; stored: boolean; startedAt: Date }> {
   const logger = deps.logger;
   // The claim may have been made ahead of a free slot: the attempt starts now.
   const startedAt = new Date();
   const attempt = async (tx: pg.PoolClient | undefined): Promise<Outcome> => {
     await deps.hooks.before?.(task);
-    const context: TaskContext = { task, signal, logger, tx };
-    const result = await abortable(handler.run(context, task.args), signal);
+    const context: TaskContext = {
+      task,
+      get signal() {
+        return abort.signal;
+      },
+      logger,
+      tx,
+    };
+    const result = await abort.race(handler.run(context, task.args));
     return successOutcome(result, deps.statements.limits.maxResultBytes);
   };
   const failed = (error: unknown): Outcome =>

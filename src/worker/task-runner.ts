@@ -7,12 +7,13 @@ import type { Completer } from './completer.js';
 import type { EmitWorkerEvent } from './options.js';
 import { CancelRequested, describeError, type Outcome, Retry } from './outcomes.js';
 import { runTask, type TaskHooks, taskInfo } from './run-task.js';
+import { TaskAbort } from './task-abort.js';
 
 /** A task whose handler runs, or whose outcome is not stored yet. */
 export interface Running {
   task: TaskInfo;
   leaseId: string;
-  controller: AbortController;
+  abort: TaskAbort;
   settled: Promise<void>;
 }
 
@@ -98,7 +99,7 @@ export class TaskRunner {
     const settled = () => Promise.all([...this.running.values()].map((running) => running.settled));
     if (await within(settled(), graceMs)) return;
     for (const running of this.running.values()) {
-      running.controller.abort(new Retry({ reason: 'the worker shut down before the task finished' }));
+      running.abort.abort(new Retry({ reason: 'the worker shut down before the task finished' }));
     }
     await within(settled(), 1000);
   }
@@ -126,10 +127,9 @@ export class TaskRunner {
     const task = taskInfo(row);
     const handler = runtime.handlers.get(task.name);
     if (!handler) return; // cannot happen: claims ask only for names with handlers
-    const controller = new AbortController();
+    const abort = new TaskAbort();
     const timeout = setTimeout(
-      () =>
-        controller.abort(new TimeoutError(`task ${task.id} timed out after ${handler.options.timeoutMs} ms`)),
+      () => abort.abort(new TimeoutError(`task ${task.id} timed out after ${handler.options.timeoutMs} ms`)),
       handler.options.timeoutMs,
     );
     // The slot frees as soon as the handler is done; storing the outcome is batched.
@@ -155,7 +155,7 @@ export class TaskRunner {
           handler,
           task,
           leaseId,
-          controller.signal,
+          abort,
         );
         release();
         const kept = stored || (await completer.add({ id: task.id, leaseId, outcome, startedAt }));
@@ -169,7 +169,7 @@ export class TaskRunner {
         this.running.delete(task.id);
       }
     };
-    const running: Running = { task, leaseId, controller, settled: Promise.resolve() };
+    const running: Running = { task, leaseId, abort, settled: Promise.resolve() };
     this.running.set(task.id, running);
     running.settled = run();
   }
@@ -197,7 +197,9 @@ export class TaskRunner {
 function claimOrder(a: ClaimedRow, b: ClaimedRow): number {
   return (
     b.priority - a.priority ||
-    a.run_at.getTime() - b.run_at.getTime() ||
-    (BigInt(a.id) < BigInt(b.id) ? -1 : 1)
+    a.run_at_s - b.run_at_s ||
+    // ids are decimal strings without leading zeros: a shorter one is smaller
+    a.id.length - b.id.length ||
+    (a.id < b.id ? -1 : 1)
   );
 }
