@@ -3,7 +3,7 @@
  * connection holds the xmin horizon, so vacuum can remove nothing and dead entries pile up at the
  * front of each subject's claim index. Three phases (before, pinned, after the COMMIT); per phase the
  * push→start latency, the throughput and the backlog; every few seconds the dead tuples and the size
- * of the subject's hot tables, and the time of a probe of its claim query.
+ * of the subject's hot tables, and the time of a probe of its claim query and of its finish statement.
  */
 import pg from 'pg';
 import { now, sleep } from './harness.js';
@@ -13,15 +13,16 @@ import { percentile } from './stats.js';
  * @typedef {{ rate: number, batchMs: number, concurrency: number, beforeS: number, pinS: number,
  *   afterS: number, sampleS: number, drainCapMs: number }} PinnedScale
  * @typedef {{ at: number, phase: string, deadTuples: number, liveTuples: number, bytes: number,
- *   vacuums: number, backlog: number, claimMs: number, claimBuffers: number, xminHeld: boolean }} Sample
+ *   vacuums: number, backlog: number, claimMs: number, claimBuffers: number,
+ *   finishMs: number | null, finishBuffers: number | null, xminHeld: boolean }} Sample
  */
 
-/** Each probe of the claim query runs this many times per sample; the median is kept. */
+/** Each probe runs this many times per sample; the median is kept. */
 const PROBES_PER_SAMPLE = 3;
 
 /**
  * Runs the three phases against one subject, whose worker is started here.
- * @param {any} subject a WorkerSubject with hotTables() and claimProbe()
+ * @param {any} subject a WorkerSubject with hotTables(), claimProbe() and finishProbe()
  * @param {{ url: string, db: pg.Pool, log: (line: string) => void }} ctx
  * @param {PinnedScale} scale
  */
@@ -78,7 +79,7 @@ export async function measurePinned(subject, ctx, scale) {
   const sampler = (async () => {
     while (!stopping) {
       const at = now();
-      samples.push({ at, phase, ...(await sample(db, probe, tables, probeSql, subject, pinPid)) });
+      samples.push({ at, phase, ...(await sample(db, probe, tables, probeSql, subject, pinPid, scale)) });
       const wait = scale.sampleS * 1000 - (now() - at);
       if (wait > 0) await sleepUnless(wait, () => stopping);
     }
@@ -176,23 +177,30 @@ function summarisePhase(p, pushedAt, starts, samples, gaveUpAt) {
     bytes: last?.bytes ?? null,
     claimMs: last?.claimMs ?? null,
     claimBuffers: last?.claimBuffers ?? null,
-    claimMsMean: inPhase.length
-      ? round(inPhase.reduce((sum, s) => sum + s.claimMs, 0) / inPhase.length)
-      : null,
+    claimMsMean: mean(inPhase.map((s) => s.claimMs)),
+    finishMs: last?.finishMs ?? null,
+    finishBuffers: last?.finishBuffers ?? null,
+    finishMsMean: mean(inPhase.flatMap((s) => (s.finishMs === null ? [] : [s.finishMs]))),
     ...(p.pinnedXmin ? { pinnedXmin: p.pinnedXmin } : {}),
   };
 }
 
+/** @param {number[]} values @returns {number | null} */
+function mean(values) {
+  return values.length ? round(values.reduce((sum, v) => sum + v, 0) / values.length) : null;
+}
+
 /**
- * One sample: the hot tables' dead tuples and size, the backlog, and the claim probe.
+ * One sample: the hot tables' dead tuples and size, the backlog, and the claim and finish probes.
  * @param {pg.Pool} db
  * @param {pg.Client} probe
  * @param {string[]} tables
  * @param {string} probeSql
  * @param {any} subject
  * @param {number} pinPid
+ * @param {PinnedScale} scale
  */
-async function sample(db, probe, tables, probeSql, subject, pinPid) {
+async function sample(db, probe, tables, probeSql, subject, pinPid, scale) {
   const { rows } = await db.query(
     `SELECT coalesce(sum(s.n_dead_tup), 0)::bigint AS dead, coalesce(sum(s.n_live_tup), 0)::bigint AS live,
             coalesce(sum(s.vacuum_count + s.autovacuum_count), 0)::bigint AS vacuums,
@@ -206,9 +214,18 @@ async function sample(db, probe, tables, probeSql, subject, pinPid) {
   const timings = [];
   let buffers = 0;
   for (let k = 0; k < PROBES_PER_SAMPLE; k++) {
-    const result = await explainProbe(probe, probeSql);
+    const result = await explainProbe(probe, async () => probeSql);
+    if (!result) continue;
     timings.push(result.ms);
     buffers = result.buffers;
+  }
+  const finishTimings = [];
+  let finishBuffers = null;
+  for (let k = 0; k < PROBES_PER_SAMPLE; k++) {
+    const result = await explainProbe(probe, (client) => subject.finishProbe(client, scale.concurrency));
+    if (!result) continue;
+    finishTimings.push(result.ms);
+    finishBuffers = result.buffers;
   }
   return {
     deadTuples: Number(rows[0].dead),
@@ -218,20 +235,28 @@ async function sample(db, probe, tables, probeSql, subject, pinPid) {
     backlog: await countUnfinished(subject),
     claimMs: round(percentile(timings, 50), 3),
     claimBuffers: buffers,
+    // null when no task was running at that moment
+    finishMs: finishTimings.length ? round(percentile(finishTimings, 50), 3) : null,
+    finishBuffers,
     xminHeld: (await backendXmin(db, pinPid)) !== null,
   };
 }
 
 /**
- * The claim probe, run for real (EXPLAIN ANALYZE executes it, locks included) in a transaction that
- * is rolled back, so no task is taken from the worker for longer than the probe.
+ * A probe, run for real (EXPLAIN ANALYZE executes it, locks included) in a transaction that is
+ * rolled back, so no task is taken from the worker for longer than the probe. `statement` gives
+ * the statement inside that transaction (the finish probe first locks running tasks to name them),
+ * or null when there is nothing to probe; the probe is then skipped.
  * @param {pg.Client} client
- * @param {string} sql
+ * @param {(client: pg.Client) => Promise<string | { text: string, values: unknown[] } | null>} statement
  */
-async function explainProbe(client, sql) {
+async function explainProbe(client, statement) {
   await client.query('BEGIN');
   try {
-    const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`);
+    const sql = await statement(client);
+    if (sql === null) return null;
+    const { text, values } = typeof sql === 'string' ? { text: sql, values: [] } : sql;
+    const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`, values);
     const plan = rows[0]['QUERY PLAN'][0];
     return {
       ms: plan['Execution Time'] + plan['Planning Time'],

@@ -844,6 +844,14 @@ function printPinned(runs, scale) {
       (ph) => (ph.claimMs === null ? '' : `${ph.claimMs.toFixed(2)} (${fmtInt(ph.claimBuffers)})`),
     ],
     ['claim probe ms, mean of the phase', (ph) => (ph.claimMsMean === null ? '' : ph.claimMsMean.toFixed(2))],
+    [
+      'finish probe ms (buffers), last sample',
+      (ph) => (ph.finishMs === null ? '' : `${ph.finishMs.toFixed(2)} (${fmtInt(ph.finishBuffers)})`),
+    ],
+    [
+      'finish probe ms, mean of the phase',
+      (ph) => (ph.finishMsMean === null ? '' : ph.finishMsMean.toFixed(2)),
+    ],
   ];
   for (const run of pinnedRuns) {
     const phases = run.pinned.phases;

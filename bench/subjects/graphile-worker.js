@@ -136,6 +136,25 @@ class GraphileWorkerSubject extends WorkerSubject {
              for update skip locked`;
   }
 
+  /**
+   * graphile-worker's completion of a batch (batchCompleteJobs, jobs without a named queue) for up
+   * to `limit` locked jobs, which it locks first to name them; null if none is locked.
+   * @param {import('pg').Client} client in the probe's transaction
+   * @param {number} limit
+   */
+  async finishProbe(client, limit) {
+    const s = quoteIdent(SCHEMA);
+    const { rows } = await client.query(
+      `SELECT id FROM ${s}._private_jobs WHERE locked_at IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    if (rows.length === 0) return null;
+    return {
+      text: `delete from ${s}._private_jobs as jobs using unnest($1::bigint[]) n(n) where id = n`,
+      values: [rows.map((row) => row.id)],
+    };
+  }
+
   /** Jobs not yet finished: graphile-worker deletes a job when it completes. */
   unfinished() {
     return {

@@ -136,6 +136,27 @@ class PgBossSubject extends WorkerSubject {
              FOR UPDATE OF j SKIP LOCKED`;
   }
 
+  /**
+   * pg-boss's completion (completeJobs, its UPDATE) for up to `limit` active jobs, which it locks
+   * first to name them; null if none is active.
+   * @param {import('pg').Client} client in the probe's transaction
+   * @param {number} limit
+   */
+  async finishProbe(client, limit) {
+    const table = await this.#jobTable();
+    const { rows } = await client.query(
+      `SELECT id FROM ${table} WHERE name = $1 AND state = 'active' LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [QUEUE, limit],
+    );
+    if (rows.length === 0) return null;
+    return {
+      text: `UPDATE ${table}
+             SET completed_on = ${quoteIdent(SCHEMA)}.job_now(), state = 'completed', output = $3::jsonb
+             WHERE name = $1 AND id = ANY ($2::uuid[]) AND state = 'active'`,
+      values: [QUEUE, rows.map((row) => row.id), null],
+    };
+  }
+
   /** Jobs not yet completed: pg-boss keeps completed jobs in its job table. */
   unfinished() {
     return {

@@ -130,6 +130,23 @@ class PgTqSubject extends WorkerSubject {
             FOR UPDATE SKIP LOCKED`;
   }
 
+  /**
+   * pgtq's finish statement (sql/task_finish_many.sql) for up to `limit` running tasks, which it
+   * locks first (skipping those being finished) to name them; null if none is running.
+   * @param {pg.Client} client in the probe's transaction
+   * @param {number} limit
+   */
+  async finishProbe(client, limit) {
+    const { rows } = await client.query(
+      `SELECT id::text AS id, lease_id FROM ${quoteIdent(SCHEMA)}.tasks
+       WHERE state = 'running' LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    if (rows.length === 0) return null;
+    const outcomes = rows.map(({ id, lease_id }) => ({ id, lease_id, state: 'succeeded', result: null }));
+    return { text: renderSql('task_finish_many', SCHEMA), values: [JSON.stringify(outcomes), null] };
+  }
+
   /** Tasks not yet finished: a task leaves the tasks table when it ends. */
   unfinished() {
     return { db: this.ctx.db, unfinishedSql: `SELECT count(*)::int AS n FROM ${quoteIdent(SCHEMA)}.tasks` };
