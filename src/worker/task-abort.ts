@@ -11,10 +11,6 @@ export class TaskAbort {
   #reason: unknown;
   #reject: ((reason: unknown) => void) | undefined;
 
-  get aborted(): boolean {
-    return this.#aborted;
-  }
-
   /** The signal a handler sees; aborted already if the task was stopped before it asked. */
   get signal(): AbortSignal {
     if (!this.#controller) {
