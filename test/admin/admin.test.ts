@@ -192,6 +192,22 @@ describe('reschedule, delete, length and flush', () => {
   });
 });
 
+describe('pop', () => {
+  it("gives the task's attempt and the lease's end as the database stored them", async () => {
+    const q = db.queue('pop');
+    await q.push('job', [1]);
+    const task = await q.pop({ leaseMs: 30_000 });
+    if (!task) throw new Error('nothing to pop');
+    const [stored] = await db.rows<{ ends: Date; attempts: number }>(
+      'SELECT lease_expires_at AS ends, attempts FROM :schema.tasks WHERE id = $1',
+      [task.id],
+    );
+    expect(task.attempt).toBe(stored?.attempts);
+    expect(task.leaseExpiresAt).toEqual(stored?.ends);
+    await task.complete(null);
+  });
+});
+
 describe('from SQL', () => {
   it('the same functions and the failures and throughput views work from plain SQL', async () => {
     const q = db.queue('sql');
