@@ -211,35 +211,40 @@ async function sample(db, probe, tables, probeSql, subject, pinPid, scale) {
         OR s.relid IN (SELECT p.relid FROM unnest($1::regclass[]) AS t, pg_partition_tree(t) AS p WHERE p.isleaf)`,
     [tables],
   );
-  const timings = [];
-  let buffers = 0;
-  for (let k = 0; k < PROBES_PER_SAMPLE; k++) {
-    const result = await explainProbe(probe, async () => probeSql);
-    if (!result) continue;
-    timings.push(result.ms);
-    buffers = result.buffers;
-  }
-  const finishTimings = [];
-  let finishBuffers = null;
-  for (let k = 0; k < PROBES_PER_SAMPLE; k++) {
-    const result = await explainProbe(probe, (client) => subject.finishProbe(client, scale.concurrency));
-    if (!result) continue;
-    finishTimings.push(result.ms);
-    finishBuffers = result.buffers;
-  }
+  const claim = await probeMedian(probe, async () => probeSql);
+  const finish = await probeMedian(probe, (client) => subject.finishProbe(client, scale.concurrency));
   return {
     deadTuples: Number(rows[0].dead),
     liveTuples: Number(rows[0].live),
     vacuums: Number(rows[0].vacuums),
     bytes: Number(rows[0].bytes),
     backlog: await countUnfinished(subject),
-    claimMs: round(percentile(timings, 50), 3),
-    claimBuffers: buffers,
+    claimMs: claim.ms ?? Number.NaN,
+    claimBuffers: claim.buffers ?? 0,
     // null when no task was running at that moment
-    finishMs: finishTimings.length ? round(percentile(finishTimings, 50), 3) : null,
-    finishBuffers,
+    finishMs: finish.ms,
+    finishBuffers: finish.buffers,
     xminHeld: (await backendXmin(db, pinPid)) !== null,
   };
+}
+
+/**
+ * A probe taken PROBES_PER_SAMPLE times: the median time and the last run's buffers, or nulls if
+ * there was nothing to probe each time.
+ * @param {pg.Client} client
+ * @param {Parameters<typeof explainProbe>[1]} statement
+ * @returns {Promise<{ ms: number | null, buffers: number | null }>}
+ */
+async function probeMedian(client, statement) {
+  const timings = [];
+  let buffers = null;
+  for (let k = 0; k < PROBES_PER_SAMPLE; k++) {
+    const result = await explainProbe(client, statement);
+    if (!result) continue;
+    timings.push(result.ms);
+    buffers = result.buffers;
+  }
+  return { ms: timings.length ? round(percentile(timings, 50), 3) : null, buffers };
 }
 
 /**
