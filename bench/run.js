@@ -60,7 +60,7 @@ const FULL = {
     concurrency: 10,
     beforeS: 30,
     pinS: 120,
-    afterS: 30,
+    afterS: 150,
     sampleS: 5,
     drainCapMs: 30_000,
   },

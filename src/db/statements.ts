@@ -11,6 +11,7 @@ import type {
   PushInput,
   QueueSummaryRow,
   RetryInput,
+  TaskCompaction,
   TaskListInput,
   TaskRow,
 } from './task-rows.js';
@@ -119,6 +120,17 @@ export class Statements extends SqlFiles {
   async rotateReady(db: Queryable): Promise<{ segment: number; truncated: number }> {
     const [row] = await this.run<{ segment: number; truncated: number }>(db, 'ready_rotate', []);
     return row ?? { segment: 0, truncated: 0 };
+  }
+
+  /** Gives back the space a held snapshot made `tasks` grow by, when cheap; see compact_tasks in migrations/. */
+  async compactTasks(db: Queryable): Promise<TaskCompaction> {
+    const [row] = await this.run<TaskCompaction>(db, 'task_compact', []);
+    return row ?? { outcome: 'small', live_rows: null, bytes_before: 0, bytes_after: null };
+  }
+
+  /** Vacuums `tasks`, when compactTasks asks for it. */
+  async vacuumTasks(db: Queryable): Promise<void> {
+    await this.run(db, 'task_vacuum', []);
   }
 
   listHistoryPartitions(db: Queryable) {

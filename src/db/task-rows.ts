@@ -116,3 +116,13 @@ export interface ClaimInput {
   leaseMs: number;
   workerId: string;
 }
+
+/** What one compaction pass over `tasks` did; see compact_tasks in migrations/. */
+export interface TaskCompaction {
+  outcome: 'compacted' | 'small' | 'vacuum' | 'busy' | 'locked';
+  /** Rows copied, or counted before giving up (null: not counted). */
+  live_rows: number | null;
+  /** Size of the table with its indexes and TOAST, before and after (null: not compacted). */
+  bytes_before: number;
+  bytes_after: number | null;
+}

@@ -6,6 +6,7 @@ import { asError } from '../errors.js';
 import { Presence } from '../presence.js';
 import type { Runtime } from '../runtime.js';
 import { abortable, Service } from '../service.js';
+import { type Compaction, Compactor } from './compactor.js';
 import { CronService } from './cron-service.js';
 import { HistoryKeeper } from './history.js';
 import { Promoter } from './promoter.js';
@@ -23,6 +24,12 @@ export const schedulerOptions = z
      * walk while an old snapshot holds vacuum back. @default 1_000
      */
     rotateIntervalMs: z.number().int().min(10).default(1_000),
+    /**
+     * How often to look whether `tasks` should be compacted: after a long-held
+     * snapshot made it grow, its space is given back this long after vacuum ran.
+     * @default 10_000
+     */
+    compactIntervalMs: z.number().int().min(10).default(10_000),
     /** How often to create history partitions ahead and drop expired ones. @default 3_600_000 */
     historyIntervalMs: z.number().int().min(1000).default(3_600_000),
     /** Finished tasks are kept this long. @default 7 days */
@@ -55,6 +62,7 @@ export interface SchedulerEvents {
   stop: [];
   promoted: [count: number];
   rescued: [result: Rescued];
+  compacted: [compaction: Compaction];
   'scheduler:error': [error: Error];
 }
 
@@ -62,7 +70,8 @@ export interface SchedulerEvents {
  * Promotes scheduled tasks when they come due (sleeping until the next one,
  * woken early by NOTIFY when an earlier one is pushed), fires cron schedules
  * (each fire time pushes a task due then, promoted like any other), rescues tasks of dead
- * workers, turns the ready ring that claims search, and keeps history partitions. Every statement is safe to run from
+ * workers, turns the ready ring that claims search, compacts `tasks` after a long-held
+ * snapshot made it grow, and keeps history partitions. Every statement is safe to run from
  * several schedulers at once, so running two is harmless.
  */
 export class Scheduler extends Service<SchedulerEvents> {
@@ -72,6 +81,7 @@ export class Scheduler extends Service<SchedulerEvents> {
   readonly rescuer: Rescuer;
   readonly history: HistoryKeeper;
   readonly readyRing: ReadyRing;
+  readonly compactor: Compactor;
   readonly cron: CronService;
   readonly #runtime: Runtime;
   readonly #presence: Presence;
@@ -102,6 +112,11 @@ export class Scheduler extends Service<SchedulerEvents> {
       onError,
     });
     this.readyRing = new ReadyRing(runtime, { intervalMs: this.options.rotateIntervalMs, onError });
+    this.compactor = new Compactor(runtime, {
+      intervalMs: this.options.compactIntervalMs,
+      onCompacted: (compaction) => this.emit('compacted', compaction),
+      onError,
+    });
     this.history = new HistoryKeeper(runtime, {
       ...this.options,
       intervalMs: this.options.historyIntervalMs,
@@ -117,7 +132,7 @@ export class Scheduler extends Service<SchedulerEvents> {
   }
 
   get #parts() {
-    return [this.promoter, this.cron, this.rescuer, this.readyRing, this.history];
+    return [this.promoter, this.cron, this.rescuer, this.readyRing, this.compactor, this.history];
   }
 
   /** Connects and starts every part; rejects if the database cannot be reached or is not migrated. */
