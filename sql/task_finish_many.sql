@@ -8,10 +8,11 @@ WITH outcome AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
     AS o(id bigint, lease_id uuid, state :schema.task_state, result jsonb, error text, started_at timestamptz)
 ), ended AS (
-  -- `state::text`: see sql/task_heartbeat_many.sql; a primary-key lookup per task.
+  -- A primary-key lookup per task: see sql/task_heartbeat_many.sql.
   DELETE FROM :schema.tasks AS t
   USING outcome AS o
-  WHERE t.id = o.id AND t.lease_id = o.lease_id AND t.state::text = 'running'
+  WHERE t.id = ANY (ARRAY(SELECT id FROM outcome))
+    AND t.id = o.id AND t.lease_id = o.lease_id AND t.state::text = 'running'
   RETURNING t.*, o.state AS final_state, o.result, o.error, o.started_at AS attempt_started_at
 ), notified AS (
   SELECT count(:schema.notify('task_finished', queue)) AS n

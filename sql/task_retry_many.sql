@@ -11,8 +11,9 @@ WITH retry AS (
       last_error = r.error,
       lease_id = NULL, lease_expires_at = NULL
   FROM retry AS r
-  -- `state::text`: see sql/task_heartbeat_many.sql
-  WHERE t.id = r.id AND t.lease_id = r.lease_id AND t.state::text = 'running'
+  -- A primary-key lookup per task: see sql/task_heartbeat_many.sql.
+  WHERE t.id = ANY (ARRAY(SELECT id FROM retry))
+    AND t.id = r.id AND t.lease_id = r.lease_id AND t.state::text = 'running'
   RETURNING t.id, t.queue
 ), notified AS (
   SELECT count(:schema.notify('task_scheduled', queue)) AS n

@@ -1,5 +1,5 @@
-import type pg from 'pg';
-import { beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { renderSql } from '../../src/db/sql-files.js';
 import { useTestSchema } from '../helpers/queue.js';
 
@@ -46,12 +46,14 @@ function nodes(plan: PlanNode): PlanNode[] {
   return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 }
 
+type TestSchema = typeof db;
+
 /** The plan of `sql` (with :schema), as prepared statements run it: generic, whatever the parameters. */
-async function plan(sql: string, params: unknown[] = []): Promise<PlanNode[]> {
-  const client: pg.PoolClient = await db.pool.connect();
+async function plan(sql: string, params: unknown[] = [], on: TestSchema = db): Promise<PlanNode[]> {
+  const client: pg.PoolClient = await on.pool.connect();
   try {
     await client.query('SET plan_cache_mode = force_generic_plan');
-    await client.query(`PREPARE checked AS ${sql.replaceAll(':schema', `"${db.schema}"`)}`);
+    await client.query(`PREPARE checked AS ${sql.replaceAll(':schema', `"${on.schema}"`)}`);
     const literal = (value: unknown) =>
       value === null
         ? 'NULL'
@@ -66,7 +68,7 @@ async function plan(sql: string, params: unknown[] = []): Promise<PlanNode[]> {
   }
 }
 
-const file = (name: string) => renderSql(name, db.schema);
+const file = (name: string, on: TestSchema = db) => renderSql(name, on.schema);
 /** Sequential scans of tables with rows (an empty partition is scanned at no cost, and rightly so). */
 const seqScans = (plan: PlanNode[]) =>
   plan
@@ -94,19 +96,63 @@ it('claim merges the ready ring’s segments by index and takes its rows by posi
   expect(seqScans(claim)).toEqual([]);
 });
 
-it('finish and heartbeat find their tasks by primary key, never by the lease index', async () => {
+/** The statements a worker runs on the tasks it holds, each with one task's outcome. */
+function heldTaskStatements(on: TestSchema) {
   const held = JSON.stringify([{ id: 1, lease_id: crypto.randomUUID() }]);
-  const finish = await plan(file('task_finish_many'), [
-    JSON.stringify([{ id: 1, lease_id: crypto.randomUUID(), state: 'succeeded' }]),
-    null,
+  const outcome = JSON.stringify([{ id: 1, lease_id: crypto.randomUUID(), state: 'succeeded', delay_ms: 1000 }]);
+  return Promise.all([
+    plan(file('task_finish_many', on), [outcome, null], on),
+    plan(file('task_heartbeat_many', on), [held, 20000, null], on),
+    plan(file('task_release_many', on), [held], on),
+    plan(file('task_retry_many', on), [outcome, null], on),
   ]);
-  const heartbeat = await plan(file('task_heartbeat_many'), [held, 20000, null]);
-  for (const p of [finish, heartbeat]) {
-    expect(indexes(p)).toContain('tasks_pkey');
-    expect(indexes(p)).not.toContain('tasks_lease_idx');
-    expect(seqScans(p)).toEqual([]);
-  }
+}
+
+/** Looks up each task by its id in the primary key, not by walking the index or another one. */
+function expectLookupsById(p: PlanNode[]) {
+  const lookups = p.filter((node) => node['Index Name'] === 'tasks_pkey');
+  expect(lookups.length).toBeGreaterThan(0);
+  for (const node of lookups) expect(node['Index Cond']).toMatch(/\bid = /);
+  expect(indexes(p)).not.toContain('tasks_lease_idx');
+  expect(seqScans(p)).toEqual([]);
+}
+
+it('finish, heartbeat, release and retry find their tasks by primary key, never by the lease index', async () => {
+  for (const p of await heldTaskStatements(db)) expectLookupsById(p);
 });
+
+describe('after a held snapshot and a vacuum', () => {
+  // Vacuum then counts a few live rows in a table of many pages and an index full of
+  // dead entries: a plan that reads the whole primary key looks cheap, and is not.
+  const bloated = useBloatedSchema();
+
+  it('finish, heartbeat, release and retry still look each task up by id', async () => {
+    const on = await bloated;
+    for (const p of await heldTaskStatements(on)) expectLookupsById(p);
+  });
+});
+
+async function useBloatedSchema() {
+  const on = await useTestSchema('pgtq_explain_bloat');
+  const pin = new pg.Client({ connectionString: on.url });
+  await pin.connect();
+  try {
+    await pin.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await pin.query('SELECT 1');
+    await on.rows(
+      `INSERT INTO :schema.tasks (queue, name, state) SELECT 'q', 'a', 'scheduled' FROM generate_series(1, 30000)`,
+    );
+    await on.rows(`DELETE FROM :schema.tasks`);
+    await on.rows(
+      `INSERT INTO :schema.tasks (queue, name, state, lease_id, lease_expires_at)
+       SELECT 'q', 'a', 'running', gen_random_uuid(), now() + interval '1 minute' FROM generate_series(1, 10)`,
+    );
+    await on.rows('VACUUM ANALYZE :schema.tasks');
+  } finally {
+    await pin.end();
+  }
+  return on;
+}
 
 it('promote, next due, rescue and the scheduler check read their partial indexes', async () => {
   const promote = await plan(file('task_promote_due'), [1000, null]);
