@@ -11,7 +11,12 @@ import { useServices } from '../helpers/services.js';
 const db = await useTestSchema('pgtq_compact');
 const services = useServices();
 
-type Outcome = { outcome: string; live_rows: number | null; bytes_before: number; bytes_after: number | null };
+type Outcome = {
+  outcome: string;
+  live_rows: number | null;
+  bytes_before: number;
+  bytes_after: number | null;
+};
 /** One pass with thresholds a test can reach: any size, at most `maxRows` rows. */
 const compact = async (maxRows = 1000, { lockTimeoutMs = 50, vacuumAfterMs = 60_000 } = {}) =>
   (
@@ -24,10 +29,14 @@ const compact = async (maxRows = 1000, { lockTimeoutMs = 50, vacuumAfterMs = 60_
   )[0] as Outcome;
 const allRows = () => db.rows('SELECT * FROM :schema.tasks ORDER BY id');
 const pointers = async () =>
-  (await db.rows<{ id: string }>('SELECT id::text AS id FROM :schema.ready ORDER BY id')).map((row) => row.id);
+  (await db.rows<{ id: string }>('SELECT id::text AS id FROM :schema.ready ORDER BY id')).map(
+    (row) => row.id,
+  );
 const readyIds = async () =>
   (
-    await db.rows<{ id: string }>(`SELECT id::text AS id FROM :schema.tasks WHERE state = 'ready' ORDER BY id`)
+    await db.rows<{ id: string }>(
+      `SELECT id::text AS id FROM :schema.tasks WHERE state = 'ready' ORDER BY id`,
+    )
   ).map((row) => row.id);
 
 /**
@@ -76,9 +85,10 @@ describe('compact_tasks', () => {
 
     // The running task's lease still holds: it finishes.
     await running?.complete({ done: true });
-    const [finished] = await db.rows<{ state: string }>('SELECT state FROM :schema.task_history WHERE id = $1', [
-      running?.id,
-    ]);
+    const [finished] = await db.rows<{ state: string }>(
+      'SELECT state FROM :schema.task_history WHERE id = $1',
+      [running?.id],
+    );
     expect(finished?.state).toBe('succeeded');
     // The key still deduplicates.
     expect((await q.push('a', ['again'], { key: 'k1' })).id).toBe(keyed.id);

@@ -99,7 +99,9 @@ it('claim merges the ready ring’s segments by index and takes its rows by posi
 /** The statements a worker runs on the tasks it holds, each with one task's outcome. */
 function heldTaskStatements(on: TestSchema) {
   const held = JSON.stringify([{ id: 1, lease_id: crypto.randomUUID() }]);
-  const outcome = JSON.stringify([{ id: 1, lease_id: crypto.randomUUID(), state: 'succeeded', delay_ms: 1000 }]);
+  const outcome = JSON.stringify([
+    { id: 1, lease_id: crypto.randomUUID(), state: 'succeeded', delay_ms: 1000 },
+  ]);
   return Promise.all([
     plan(file('task_finish_many', on), [outcome, null], on),
     plan(file('task_heartbeat_many', on), [held, 20000, null], on),

@@ -20,7 +20,12 @@ Serves every queue of the schema. Running more than one is harmless. Stops on SI
     scheduler.on('promoted', (count) => log.debug('promoted', { count }));
     scheduler.on('rescued', (result) => log.warn('rescued tasks of lost workers', result));
     scheduler.on('compacted', ({ live_rows, bytes_before, bytes_after, vacuumed }) =>
-      log.info('compacted tasks', { rows: live_rows, bytesBefore: bytes_before, bytesAfter: bytes_after, vacuumed }),
+      log.info('compacted tasks', {
+        rows: live_rows,
+        bytesBefore: bytes_before,
+        bytesAfter: bytes_after,
+        vacuumed,
+      }),
     );
     scheduler.on('scheduler:error', (error) => log.error('scheduler error', { error: error.message }));
     try {
