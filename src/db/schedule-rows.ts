@@ -52,3 +52,13 @@ export interface DueScheduleRow {
   next_fire_at: Date;
   clock: Date;
 }
+
+/** A schedule's next fire time (null: none), or why it has none. */
+export interface ScheduleNextInput {
+  queue: string;
+  name: string;
+  cron: string;
+  tz: string;
+  nextFireAt: Date | null;
+  error: string | null;
+}

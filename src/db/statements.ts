@@ -1,6 +1,12 @@
 import { defaultLimits, type PayloadLimits } from '../config.js';
 import type { Queryable } from './queryable.js';
-import type { DueScheduleRow, PendingScheduleRow, ScheduleInput, ScheduleRow } from './schedule-rows.js';
+import type {
+  DueScheduleRow,
+  PendingScheduleRow,
+  ScheduleInput,
+  ScheduleNextInput,
+  ScheduleRow,
+} from './schedule-rows.js';
 import { SqlFiles, type SqlOptions } from './sql-files.js';
 import type {
   ClaimedRow,
@@ -124,13 +130,12 @@ export class Statements extends SqlFiles {
 
   /** Gives back the space a held snapshot made `tasks` grow by, when cheap; see compact_tasks in migrations/. */
   async compactTasks(db: Queryable): Promise<TaskCompaction> {
-    const [row] = await this.run<TaskCompaction>(db, 'task_compact', []);
-    return row ?? { outcome: 'small', live_rows: null, bytes_before: 0, bytes_after: null };
+    return (await this.run<TaskCompaction>(db, 'task_compact', []))[0] as TaskCompaction;
   }
 
   /** Vacuums `tasks`, when compactTasks asks for it. */
-  async vacuumTasks(db: Queryable): Promise<void> {
-    await this.run(db, 'task_vacuum', []);
+  vacuumTasks(db: Queryable) {
+    return this.run(db, 'task_vacuum', []);
   }
 
   listHistoryPartitions(db: Queryable) {
@@ -212,11 +217,8 @@ export class Statements extends SqlFiles {
   }
 
   async checkScheduler(db: Queryable, queue: string, graceMs: number) {
-    const [row] = await this.run<{ overdue: number; scheduler_alive: boolean }>(
-      db,
-      'process_scheduler_check',
-      [queue, graceMs],
-    );
+    type Check = { overdue: number; scheduler_alive: boolean };
+    const [row] = await this.run<Check>(db, 'process_scheduler_check', [queue, graceMs]);
     return row ?? { overdue: 0, scheduler_alive: true };
   }
 
@@ -250,17 +252,7 @@ export class Statements extends SqlFiles {
     return this.run<PendingScheduleRow>(db, 'schedule_list_pending', [limit, now]);
   }
 
-  async setScheduleNext(
-    db: Queryable,
-    s: {
-      queue: string;
-      name: string;
-      cron: string;
-      tz: string;
-      nextFireAt: Date | null;
-      error: string | null;
-    },
-  ): Promise<void> {
+  async setScheduleNext(db: Queryable, s: ScheduleNextInput): Promise<void> {
     await this.run(db, 'schedule_set_next', [s.queue, s.name, s.cron, s.tz, s.nextFireAt, s.error]);
   }
 

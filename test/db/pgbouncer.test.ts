@@ -50,6 +50,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000002_processes',
       '1763800000003_admin',
       '1763800000004_ready_ring',
+      '1763800000005_compact_tasks',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.
