@@ -30,7 +30,7 @@
 -- vacuum of `tasks` for vacuum_after_ms: the caller should run one, then call
 -- again), 'busy' (more than max_rows rows, dead rows still in the way, or the
 -- scan took longer than max_scan_ms), 'locked' (another transaction held the
--- table for longer than lock_timeout_ms).
+-- table for longer than lock_timeout_ms, or another compaction is under way).
 -- Run by the scheduler every few seconds; safe to run from several at once.
 CREATE FUNCTION compact_tasks(
   min_bytes bigint DEFAULT 33554432,
@@ -92,7 +92,12 @@ BEGIN
     RETURN NEXT;
     RETURN;
   END IF;
-  PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.compact_tasks'));
+  -- Another scheduler compacting now: this pass need not do it again.
+  IF NOT pg_try_advisory_xact_lock(hashtext(current_schema() || '.compact_tasks')) THEN
+    outcome := 'locked';
+    RETURN NEXT;
+    RETURN;
+  END IF;
   BEGIN
     PERFORM set_config('lock_timeout', lock_timeout_ms || 'ms', true);
     LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE;
