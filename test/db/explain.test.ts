@@ -7,6 +7,8 @@ import { useTestSchema } from '../helpers/queue.js';
 // and a history of 500,000 over four days: each must read through an index (or
 // pruned partitions), never scan the tables whole.
 const db = await useTestSchema('pgtq_explain');
+/** A second schema, made bloated below. */
+const bloated = await useTestSchema('pgtq_explain_bloat');
 
 beforeAll(async () => {
   await db.rows(`SELECT :schema.create_history_partitions(current_date - 4, 5)`);
@@ -126,35 +128,30 @@ it('finish, heartbeat, release and retry find their tasks by primary key, never 
 describe('after a held snapshot and a vacuum', () => {
   // Vacuum then counts a few live rows in a table of many pages and an index full of
   // dead entries: a plan that reads the whole primary key looks cheap, and is not.
-  const bloated = useBloatedSchema();
+  beforeAll(async () => {
+    const pin = new pg.Client({ connectionString: bloated.url });
+    await pin.connect();
+    try {
+      await pin.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await pin.query('SELECT 1');
+      await bloated.rows(
+        `INSERT INTO :schema.tasks (queue, name, state) SELECT 'q', 'a', 'scheduled' FROM generate_series(1, 30000)`,
+      );
+      await bloated.rows(`DELETE FROM :schema.tasks`);
+      await bloated.rows(
+        `INSERT INTO :schema.tasks (queue, name, state, lease_id, lease_expires_at)
+         SELECT 'q', 'a', 'running', gen_random_uuid(), now() + interval '1 minute' FROM generate_series(1, 10)`,
+      );
+      await bloated.rows('VACUUM ANALYZE :schema.tasks');
+    } finally {
+      await pin.end();
+    }
+  });
 
   it('finish, heartbeat, release and retry still look each task up by id', async () => {
-    const on = await bloated;
-    for (const p of await heldTaskStatements(on)) expectLookupsById(p);
+    for (const p of await heldTaskStatements(bloated)) expectLookupsById(p);
   });
 });
-
-async function useBloatedSchema() {
-  const on = await useTestSchema('pgtq_explain_bloat');
-  const pin = new pg.Client({ connectionString: on.url });
-  await pin.connect();
-  try {
-    await pin.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await pin.query('SELECT 1');
-    await on.rows(
-      `INSERT INTO :schema.tasks (queue, name, state) SELECT 'q', 'a', 'scheduled' FROM generate_series(1, 30000)`,
-    );
-    await on.rows(`DELETE FROM :schema.tasks`);
-    await on.rows(
-      `INSERT INTO :schema.tasks (queue, name, state, lease_id, lease_expires_at)
-       SELECT 'q', 'a', 'running', gen_random_uuid(), now() + interval '1 minute' FROM generate_series(1, 10)`,
-    );
-    await on.rows('VACUUM ANALYZE :schema.tasks');
-  } finally {
-    await pin.end();
-  }
-  return on;
-}
 
 it('promote, next due, rescue and the scheduler check read their partial indexes', async () => {
   const promote = await plan(file('task_promote_due'), [1000, null]);
