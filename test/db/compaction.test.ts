@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { TaskCompaction } from '../../src/db/task-rows.js';
 import type { PgTq } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
@@ -11,22 +12,16 @@ import { useServices } from '../helpers/services.js';
 const db = await useTestSchema('pgtq_compact');
 const services = useServices();
 
-type Outcome = {
-  outcome: string;
-  live_rows: number | null;
-  bytes_before: number;
-  bytes_after: number | null;
-};
 /** One pass with thresholds a test can reach: any size, at most `maxRows` rows. */
 const compact = async (maxRows = 1000, { lockTimeoutMs = 50, vacuumAfterMs = 60_000 } = {}) =>
   (
-    await db.rows<Outcome>(
+    await db.rows<TaskCompaction>(
       `SELECT outcome, live_rows, bytes_before::float8 AS bytes_before, bytes_after::float8 AS bytes_after
        FROM :schema.compact_tasks(min_bytes => 1, max_rows => $1, max_scan_ms => 1000, lock_timeout_ms => $2,
                                   vacuum_after_ms => $3)`,
       [maxRows, lockTimeoutMs, vacuumAfterMs],
     )
-  )[0] as Outcome;
+  )[0] as TaskCompaction;
 const allRows = () => db.rows('SELECT * FROM :schema.tasks ORDER BY id');
 const pointers = async () =>
   (await db.rows<{ id: string }>('SELECT id::text AS id FROM :schema.ready ORDER BY id')).map(
