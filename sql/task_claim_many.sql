@@ -11,6 +11,10 @@
 -- $5 integer      lease duration, ms
 -- $6 text         worker id
 -- $7 timestamptz  "now" (null in production)
+-- $8 integer      at most this many tasks with a group (see claim_flow in
+--                 migrations/), after the others: the worker's free slots, as a
+--                 task under a rate limit should start when it is claimed
+-- Nothing is claimed from a paused queue or of a paused task name.
 WITH async AS (
   -- This transaction's commit does not wait for the WAL flush. If the server
   -- crashes before the flush, the claim is undone as a whole: the task is ready
@@ -18,10 +22,14 @@ WITH async AS (
   -- attempt. Any later durable write (its finish, a heartbeat) flushes the claim
   -- first, as WAL is flushed in order.
   SELECT set_config('synchronous_commit', 'off', true)
+), paused AS (
+  SELECT EXISTS (SELECT FROM :schema.paused WHERE queue = $1 AND name = '') AS queue,
+         ARRAY(SELECT name FROM :schema.paused WHERE queue = $1) AS names
 ), picked AS (
   SELECT segment, ctid
   FROM :schema.ready
   WHERE queue = $1 AND ($2::text[] IS NULL OR name = ANY ($2::text[]))
+    AND NOT (SELECT queue FROM paused) AND name <> ALL ((SELECT names FROM paused)::text[])
   ORDER BY priority DESC, run_at, id
   LIMIT $3
   FOR UPDATE SKIP LOCKED
@@ -34,19 +42,28 @@ WITH async AS (
   RETURNING r.id
 ), clock AS (
   SELECT coalesce($7::timestamptz, now()) AS now
+), plain AS (
+  UPDATE :schema.tasks AS t
+  SET state = 'running',
+      attempts = t.attempts + 1,
+      started_at = clock.now,
+      lease_id = $4::uuid,
+      lease_expires_at = clock.now + make_interval(secs => $5::integer / 1000.0),
+      worker_id = $6
+  FROM clock, async
+  -- An array, not a join: the plan stays an index lookup per id even as a cached
+  -- generic plan, which cannot know how small the limit is.
+  WHERE t.id = ANY (ARRAY(SELECT id FROM taken)) AND t.state = 'ready'
+    -- A task past its time to live is left to expire_tasks, which ends it.
+    AND (t.expires_at IS NULL OR t.expires_at > clock.now)
+  -- run_at as seconds since the epoch: the worker only orders by it, and a number
+  -- costs less to read than a timestamp.
+  RETURNING t.id::text AS id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts,
+            t.key, t.group_key, extract(epoch FROM t.run_at)::float8 AS run_at_s, t.lease_expires_at
 )
-UPDATE :schema.tasks AS t
-SET state = 'running',
-    attempts = t.attempts + 1,
-    started_at = clock.now,
-    lease_id = $4::uuid,
-    lease_expires_at = clock.now + make_interval(secs => $5::integer / 1000.0),
-    worker_id = $6
-FROM clock, async
--- An array, not a join: the plan stays an index lookup per id even as a cached
--- generic plan, which cannot know how small the limit is.
-WHERE t.id = ANY (ARRAY(SELECT id FROM taken)) AND t.state = 'ready'
--- run_at as seconds since the epoch: the worker only orders by it, and a number
--- costs less to read than a timestamp.
-RETURNING t.id::text AS id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts,
-          t.key, extract(epoch FROM t.run_at)::float8 AS run_at_s, t.lease_expires_at
+SELECT * FROM plain
+UNION ALL
+SELECT f.* FROM :schema.claim_flow($1, $2::text[], least($8::integer, $3::integer - (SELECT count(*) FROM plain)::integer),
+                                    $4::uuid, $5::integer, $6, $7::timestamptz) AS f
+-- Without a group of the queue, claim_flow is not called at all.
+WHERE EXISTS (SELECT FROM :schema.flow_groups AS g WHERE g.queue = $1)

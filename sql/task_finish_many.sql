@@ -20,8 +20,8 @@ WITH outcome AS (
 )
 INSERT INTO :schema.finished_tasks
   (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
-   created_at, started_at, finished_at, result, error, worker_id)
+   created_at, started_at, finished_at, result, error, worker_id, group_key)
 SELECT id, queue, name, args, final_state, priority, run_at, attempts, max_attempts, key,
-       created_at, coalesce(attempt_started_at, started_at), coalesce($2::timestamptz, now()), result, error, worker_id
+       created_at, coalesce(attempt_started_at, started_at), coalesce($2::timestamptz, now()), result, error, worker_id, group_key
 FROM ended, notified
 RETURNING id::text AS id

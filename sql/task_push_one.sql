@@ -11,15 +11,24 @@
 -- $7 integer      max_attempts (null: 10)
 -- $8 text         key (null: none)
 -- $9 timestamptz  "now" (null in production)
-WITH input AS (
-  SELECT coalesce($9::timestamptz, now()) AS now,
-         coalesce($5::timestamptz, $9::timestamptz, now())
-           + make_interval(secs => coalesce($6::bigint, 0) / 1000.0) AS run_at
-), inserted AS (
-  INSERT INTO :schema.tasks (queue, name, args, state, priority, run_at, max_attempts, key, created_at)
-  SELECT $1, $2, $3::jsonb, CAST(CASE WHEN run_at > now THEN 'scheduled' ELSE 'ready' END AS :schema.task_state),
-         coalesce($4::integer, 0), run_at, coalesce($7::integer, 10), $8, now
+-- $10 text        group (null: none, or '' for a task name with limits)
+-- $11 bigint      time to live, ms (null: none)
+WITH clock AS (
+  SELECT coalesce($9::timestamptz, now()) AS now
+), input AS (
+  SELECT clock.now,
+         coalesce($5::timestamptz, clock.now) + make_interval(secs => coalesce($6::bigint, 0) / 1000.0) AS run_at,
+         clock.now + make_interval(secs => $11::bigint / 1000.0) AS expires_at
+  FROM clock
+), grouped AS (
+  SELECT input.*, :schema.task_group($1, $2, $10::text, $11::bigint, run_at, expires_at) AS group_key
   FROM input
+), inserted AS (
+  INSERT INTO :schema.tasks (queue, name, args, state, priority, run_at, max_attempts, key, created_at,
+                             group_key, expires_at)
+  SELECT $1, $2, $3::jsonb, CAST(CASE WHEN run_at > now THEN 'scheduled' ELSE 'ready' END AS :schema.task_state),
+         coalesce($4::integer, 0), run_at, coalesce($7::integer, 10), $8, now, group_key, expires_at
+  FROM grouped
   ON CONFLICT (queue, key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready') DO NOTHING
   RETURNING id, queue, state
 ), notified AS (

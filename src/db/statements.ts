@@ -1,4 +1,5 @@
 import { defaultLimits, type PayloadLimits } from '../config.js';
+import { FlowStatements } from './flow-statements.js';
 import type { Queryable } from './queryable.js';
 import type {
   DueScheduleRow,
@@ -7,7 +8,7 @@ import type {
   ScheduleNextInput,
   ScheduleRow,
 } from './schedule-rows.js';
-import { SqlFiles, type SqlOptions } from './sql-files.js';
+import type { SqlOptions } from './sql-files.js';
 import type {
   ClaimedRow,
   ClaimInput,
@@ -23,7 +24,7 @@ import type {
 } from './task-rows.js';
 
 /** The typed wrapper of each file in sql/, for one schema. */
-export class Statements extends SqlFiles {
+export class Statements extends FlowStatements {
   /** How much JSON a task may carry: here, since every path that stores arguments or results has these. */
   readonly limits: PayloadLimits;
 
@@ -53,20 +54,15 @@ export class Statements extends SqlFiles {
       task.max_attempts ?? null,
       task.key ?? null,
       now,
+      task.group_key ?? null,
+      task.ttl_ms ?? null,
     ]);
   }
 
   claimMany(db: Queryable, claim: ClaimInput, now: Date | null = null) {
-    const { queue, names, limit, leaseId, leaseMs, workerId } = claim;
-    return this.run<ClaimedRow>(db, 'task_claim_many', [
-      queue,
-      names,
-      limit,
-      leaseId,
-      leaseMs,
-      workerId,
-      now,
-    ]);
+    const { queue, names, limit, flowLimit, leaseId, leaseMs, workerId } = claim;
+    const args = [queue, names, limit, leaseId, leaseMs, workerId, now, flowLimit ?? limit];
+    return this.run<ClaimedRow>(db, 'task_claim_many', args);
   }
 
   /** Returns the ids that were finished; a missing id lost its lease. */

@@ -11,6 +11,7 @@ export interface ClaimedRow {
   attempts: number;
   max_attempts: number;
   key: string | null;
+  group_key: string | null;
   /** run_at, in seconds since the epoch */
   run_at_s: number;
   lease_expires_at: Date;
@@ -45,6 +46,8 @@ export interface PushInput {
   delay_ms?: number | undefined;
   max_attempts?: number | undefined;
   key?: string | undefined;
+  group_key?: string | undefined;
+  ttl_ms?: number | undefined;
 }
 
 export interface TaskListInput {
@@ -112,6 +115,8 @@ export interface ClaimInput {
   /** The task names it has handlers for; null: any. */
   names: readonly string[] | null;
   limit: number;
+  /** At most this many of them with a group (flow control); @default limit */
+  flowLimit?: number;
   leaseId: string;
   leaseMs: number;
   workerId: string;

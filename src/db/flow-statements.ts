@@ -1,0 +1,79 @@
+import type { Queryable } from './queryable.js';
+import { SqlFiles } from './sql-files.js';
+
+/** The limits of one task name, as stored (see set_flow_limits in migrations/). */
+export interface FlowLimitsInput {
+  queue: string;
+  name: string;
+  groupConcurrency: number | null;
+  rateLimit: { limit: number; periodMs: number; perGroup: boolean } | null;
+}
+
+/** A group with flow control, from the flow_status view. */
+export interface FlowGroupRow {
+  queue: string;
+  name: string;
+  group_key: string;
+  ready: number;
+  running: number;
+  scheduled: number;
+  group_concurrency: number | null;
+  rate_limit: number | null;
+  rate_period_ms: number | null;
+  rate_per_group: boolean;
+  recent_starts: number;
+  /** What holds its ready tasks back now. */
+  held_by: 'paused' | 'group_concurrency' | 'rate_limit' | null;
+}
+
+export interface PausedRow {
+  queue: string;
+  /** null: the whole queue */
+  name: string | null;
+  paused_at: Date;
+}
+
+/** The statements of flow control: limits, pauses, time to live. */
+export class FlowStatements extends SqlFiles {
+  async setFlowLimits(db: Queryable, l: FlowLimitsInput): Promise<void> {
+    const rate = l.rateLimit;
+    await this.run(db, 'flow_limits_set', [
+      l.queue,
+      l.name,
+      l.groupConcurrency,
+      rate?.limit ?? null,
+      rate?.periodMs ?? null,
+      rate?.perGroup ?? false,
+    ]);
+  }
+
+  async expireTasks(db: Queryable, limit: number, now: Date | null = null): Promise<number> {
+    const [row] = await this.run<{ expired: number }>(db, 'task_expire', [limit, now]);
+    return row?.expired ?? 0;
+  }
+
+  async pruneFlowGroups(db: Queryable, limit: number): Promise<number> {
+    const [row] = await this.run<{ pruned: number }>(db, 'flow_groups_prune', [limit]);
+    return row?.pruned ?? 0;
+  }
+
+  /** True if it was running and is now paused. */
+  async pauseQueue(db: Queryable, queue: string, name: string | null): Promise<boolean> {
+    const [row] = await this.run<{ changed: boolean }>(db, 'queue_pause', [queue, name]);
+    return row?.changed === true;
+  }
+
+  /** True if it was paused and now runs. */
+  async resumeQueue(db: Queryable, queue: string, name: string | null): Promise<boolean> {
+    const [row] = await this.run<{ changed: boolean }>(db, 'queue_resume', [queue, name]);
+    return row?.changed === true;
+  }
+
+  listFlowGroups(db: Queryable, queue: string | null) {
+    return this.run<FlowGroupRow>(db, 'flow_status_list', [queue]);
+  }
+
+  listPaused(db: Queryable, queue: string | null) {
+    return this.run<PausedRow>(db, 'paused_list', [queue]);
+  }
+}
