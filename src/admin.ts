@@ -1,6 +1,7 @@
 import { z } from 'zod/v4';
-import { parse } from './config.js';
+import { parse, taskName } from './config.js';
 import { inBatches } from './db/batches.js';
+import type { FlowGroupRow, PausedRow } from './db/flow-statements.js';
 import type { Queryable } from './db/queryable.js';
 import type { Statements } from './db/statements.js';
 import type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
@@ -52,6 +53,12 @@ export interface CancelResult {
   cancelled: string[];
   /** Running tasks: their handlers' signals abort, and their workers store them as cancelled. */
   cancelRequested: string[];
+}
+
+/** Flow control of a queue now: what is paused, and each group with its limits. */
+export interface FlowStatus {
+  paused: PausedRow[];
+  groups: FlowGroupRow[];
 }
 
 /**
@@ -135,6 +142,23 @@ export class Admin {
     return this.#statements.queueLength(this.#db, this.#queue);
   }
 
+  pause(name?: string): Promise<boolean> {
+    return this.#statements.pauseQueue(this.#db, this.#queue, parseName(name));
+  }
+
+  resume(name?: string): Promise<boolean> {
+    return this.#statements.resumeQueue(this.#db, this.#queue, parseName(name));
+  }
+
+  async flow(options: { allQueues?: boolean } = {}): Promise<FlowStatus> {
+    const queue = options.allQueues ? null : this.#queue;
+    const [paused, groups] = await Promise.all([
+      this.#statements.listPaused(this.#db, queue),
+      this.#statements.listFlowGroups(this.#db, queue),
+    ]);
+    return { paused, groups };
+  }
+
   async flush(options: ProgressOptions = {}): Promise<number> {
     return inBatches(
       BATCH,
@@ -142,6 +166,10 @@ export class Admin {
       options.onProgress,
     );
   }
+}
+
+function parseName(name: string | undefined): string | null {
+  return name === undefined ? null : parse(taskName, name, 'task name', ValidationError);
 }
 
 function parseIds(ids: string | readonly string[]): string[] {

@@ -245,3 +245,13 @@ export function redactUrl(url: string): string {
     return '<unparseable URL>';
   }
 }
+
+/**
+ * Keeps a dying connection (a restart, a failover, pg_terminate_backend) from
+ * ending the process: pg emits 'error' on its client, idle in the pool or checked
+ * out, and an 'error' nobody listens to is thrown. The query under way fails instead.
+ */
+export function survivePoolErrors(pool: pg.Pool, logger: () => Logger): void {
+  pool.on('error', (error) => logger().warn('idle connection lost', { error: error.message }));
+  pool.on('connect', (client) => client.on('error', () => {}));
+}

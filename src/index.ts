@@ -24,7 +24,7 @@ export type {
   PushOptions,
 } from './handler/options.js';
 export type { Logger } from './logger.js';
-export { PgTq, type TaskToPush } from './pgtq.js';
+export { PgTq } from './pgtq.js';
 export { runScheduler, runWorker } from './run.js';
 export { Scheduler, type SchedulerEvents, type SchedulerOptions } from './scheduler/scheduler.js';
 export type { CatchUp, ScheduleInfo, ScheduleOptions } from './scheduler/schedules.js';

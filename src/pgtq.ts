@@ -1,14 +1,14 @@
 import type pg from 'pg';
-import { Admin, type CancelResult, type ProgressOptions, type TaskFilter } from './admin.js';
-import { type Connection, parse, queueName, resolveConnection } from './config.js';
+import { Admin, type CancelResult, type FlowStatus, type ProgressOptions, type TaskFilter } from './admin.js';
+import { type Connection, parse, queueName, resolveConnection, survivePoolErrors } from './config.js';
 import { type Notifications, openNotifications } from './db/listener.js';
 import { migrate } from './db/migrate.js';
 import { Statements } from './db/statements.js';
 import type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
 import { ConfigError } from './errors.js';
 import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } from './handler/handler.js';
-import type { HandlerOptionsInput, PushOptions } from './handler/options.js';
-import { type PushItem, pushTasks } from './handler/push.js';
+import type { HandlerOptionsInput, HandlerOptionsWithArgs, PushOptions } from './handler/options.js';
+import { type PushItem, pushTasks, type TaskToPush } from './handler/push.js';
 import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './handler/standard-schema.js';
 import type { Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
@@ -25,13 +25,6 @@ import type { ResultOptions, TaskRef } from './task-ref.js';
 import { waitForResult } from './task-result.js';
 import { type ClaimedTask, type PopOptions, popTask } from './worker/claimed-task.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
-
-/** Options of a handler with an argument schema: the function's arguments are inferred from it. */
-type WithArgs<S extends StandardSchemaV1<unknown[], unknown[]>> = Omit<HandlerOptionsInput, 'args'> & {
-  args: S;
-};
-/** One task of `pushMany`: a task name, its arguments, and its own push options. */
-export type TaskToPush = { name: string; args: readonly unknown[] } & Omit<PushOptions, 'client'>;
 
 /**
  * A named queue in a PostgreSQL database: register handlers on it, push tasks to
@@ -86,13 +79,7 @@ export class PgTq {
       pushTasks: (items, options) => pushTasks(this.#runtime, items, options),
       result: (id, options) => waitForResult(this.#runtime, id, options ?? {}),
     };
-    if (this.#ownsPool) {
-      // A connection that dies (a restart, a failover, pg_terminate_backend) must never
-      // end the process: pg emits 'error' on its client, idle in the pool or checked
-      // out, and an 'error' nobody listens to is thrown. The query under way fails instead.
-      this.pool.on('error', (error) => this.#logger.warn('idle connection lost', { error: error.message }));
-      this.pool.on('connect', (client) => client.on('error', () => {}));
-    }
+    if (this.#ownsPool) survivePoolErrors(this.pool, () => this.#logger);
   }
 
   /** Where pgtq reports what it does (the `logger` option); a no-op by default. */
@@ -100,11 +87,7 @@ export class PgTq {
     return this.#logger;
   }
 
-  /**
-   * Uses `logger` if this queue was created without one, and returns whether it
-   * did: the pgtq command gives the queues it runs its own logger this way, so
-   * that workers' and handlers' logs reach its output.
-   */
+  /** Uses `logger` if this queue was created without one (as the pgtq command does); true if it did. */
   adoptLogger(logger: Logger): boolean {
     if (this.#loggerGiven) return false;
     this.#logger = logger;
@@ -128,7 +111,7 @@ export class PgTq {
    */
   handler<A extends unknown[], R>(fn: HandlerFunction<A, R>): Handler<A, Awaited<R>>;
   handler<S extends StandardSchemaV1<unknown[], unknown[]>, R>(
-    options: WithArgs<S>,
+    options: HandlerOptionsWithArgs<S>,
     fn: HandlerFunction<SchemaOutput<S>, R>,
   ): Handler<SchemaInput<S>, Awaited<R>, SchemaOutput<S>>;
   handler<A extends unknown[], R>(
@@ -259,6 +242,21 @@ export class PgTq {
   /** Pending (scheduled or ready) tasks of this queue. */
   length(): Promise<number> {
     return this.#admin.length();
+  }
+
+  /** Nothing of this queue (or of one task name) starts until resumed; true if it was not paused. */
+  pause(name?: string): Promise<boolean> {
+    return this.#admin.pause(name);
+  }
+
+  /** Resumes what `pause` paused and wakes the workers; true if it was paused. */
+  resume(name?: string): Promise<boolean> {
+    return this.#admin.resume(name);
+  }
+
+  /** What is paused, and each group with flow control: its tasks, limits, and what holds it back. */
+  flow(options: { allQueues?: boolean } = {}): Promise<FlowStatus> {
+    return this.#admin.flow(options);
   }
 
   /** Deletes this queue's pending tasks; running tasks and history stay. Returns how many. */

@@ -12,6 +12,8 @@ export interface TaskInfo {
   readonly maxAttempts: number;
   readonly priority: number;
   readonly key: string | null;
+  /** Its group (see groupConcurrency), or null. */
+  readonly group: string | null;
 }
 
 /** What a handler sees as `this`. */

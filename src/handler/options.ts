@@ -43,10 +43,30 @@ export const handlerOptions = z
     backoff: backoffOptions.default(backoffOptions.parse({})),
     /** Run in a transaction that also records the outcome; `this.tx` is its client. @default false */
     transactional: z.boolean().default(false),
+    /**
+     * At most this many of its tasks run at once per group (`with({ group })`), counted
+     * across every worker on the database. Each push must then name a group.
+     */
+    groupConcurrency: z.number().int().min(1).max(1_000_000).optional(),
+    /** At most `limit` of its tasks start per `periodMs`, fleet-wide, or per group with `perGroup`. */
+    rateLimit: z
+      .object({
+        limit: z.number().int().min(1).max(100_000),
+        periodMs: z.number().int().min(1).max(2_147_483_647),
+        /** Each group has its own limit; each push must then name a group. @default false */
+        perGroup: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type HandlerOptionsInput = z.input<typeof handlerOptions>;
 export type HandlerOptions = z.output<typeof handlerOptions>;
+/** Options of a handler with an argument schema: the function's arguments are inferred from it. */
+export type HandlerOptionsWithArgs<S extends StandardSchemaV1<unknown[], unknown[]>> = Omit<
+  HandlerOptionsInput,
+  'args'
+> & { args: S };
 
 export const pushOptions = z
   .object({
@@ -67,6 +87,10 @@ export const pushOptions = z
     key: z.string().min(1).max(1000).optional(),
     /** @default the handler's maxAttempts, else 10 */
     maxAttempts: z.number().int().min(1).max(1_000_000).optional(),
+    /** The group of the task, for its handler's groupConcurrency and rateLimit, and for fair turns. */
+    group: z.string().min(1).max(200).optional(),
+    /** Not started within this many ms of the push, it never runs, and ends cancelled as expired. */
+    ttlMs: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   })
   .strict();
 export type PushOptions = z.input<typeof pushOptions>;

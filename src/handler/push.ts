@@ -11,6 +11,9 @@ import { type PushOptions, pushOptions } from './options.js';
 /** Options of one task in a batch (built once: zod compiles a schema on first use). */
 const taskPushOptions = pushOptions.omit({ client: true });
 
+/** One task of `pushMany`: a task name, its arguments, and its own push options. */
+export type TaskToPush = { name: string; args: readonly unknown[] } & Omit<PushOptions, 'client'>;
+
 /** One task to push: its name, its arguments, and options of its own. */
 export interface PushItem {
   name: string;
@@ -55,9 +58,12 @@ export async function pushTasks(
 
 async function pushInputs(target: PushTarget, db: Queryable, inputs: PushInput[]) {
   const push = (batch: PushInput[]) =>
-    batch.length === 1 && batch[0]
+    (batch.length === 1 && batch[0]
       ? target.statements.pushOne(db, batch[0])
-      : target.statements.pushMany(db, batch);
+      : target.statements.pushMany(db, batch)
+    ).catch((error: unknown) => {
+      throw refusedByDatabase(error) ?? error;
+    });
   const rows = await push(inputs);
   const results = rows.map((row) => ({ id: row.id, inserted: row.inserted }));
   // A key whose pending task was committed by another transaction while this
@@ -87,9 +93,10 @@ function toInput(
   // PostgreSQL refuses U+0000 in text, and the driver would replace a lone surrogate.
   const badName = unstorable(item.name);
   if (badName) throw new ValidationError(`${at}the task name ${JSON.stringify(item.name)} ${badName}`);
-  const badKey = options.key && unstorable(options.key);
-  if (badKey) {
-    throw new ValidationError(`${at}${item.name}: the key ${JSON.stringify(options.key)} ${badKey}`);
+  for (const field of ['key', 'group'] as const) {
+    const bad = options[field] && unstorable(options[field]);
+    if (bad)
+      throw new ValidationError(`${at}${item.name}: the ${field} ${JSON.stringify(options[field])} ${bad}`);
   }
   if (!Array.isArray(item.args)) {
     throw new ValidationError(
@@ -102,6 +109,7 @@ function toInput(
   if (!handler && target.handlers.size > 0)
     throw new UnknownHandlerError(item.name, [...target.handlers.keys()]);
   handler?.parseArgs(item.args);
+  checkFlow(item.name, handler, options, at);
   const atMost = assertJson(item.args, `${where || item.name}.args`);
   const what = where ? `${where}.args of ${item.name}` : `${item.name}.args`;
   const limit = target.statements.limits.maxArgsBytes;
@@ -116,5 +124,33 @@ function toInput(
     delay_ms: options.delayMs,
     max_attempts: options.maxAttempts ?? handler?.options.maxAttempts,
     key: options.key,
+    group_key: options.group,
+    ttl_ms: options.ttlMs,
   };
+}
+
+/** Refuses what flow control could not honour: a group missing where limits need one, a TTL ending too soon. */
+function checkFlow(
+  name: string,
+  handler: AnyHandler | undefined,
+  options: Omit<PushOptions, 'client'>,
+  at: string,
+) {
+  const limits = handler?.options;
+  if (options.group === undefined && (limits?.groupConcurrency || limits?.rateLimit?.perGroup)) {
+    const which = limits.groupConcurrency ? 'groupConcurrency' : 'rateLimit.perGroup';
+    throw new ValidationError(`${at}${name}: its ${which} holds per group; push it with .with({ group })`);
+  }
+  if (options.ttlMs === undefined) return;
+  const dueIn = (options.runAt ? options.runAt.getTime() - Date.now() : 0) + (options.delayMs ?? 0);
+  if (dueIn >= options.ttlMs) {
+    throw new ValidationError(`${at}${name}: its ttlMs of ${options.ttlMs} ms ends before it is due`);
+  }
+}
+
+/** A push the database refused for its flow options (see task_group in migrations/), as a ValidationError. */
+function refusedByDatabase(error: unknown): ValidationError | undefined {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code !== '22023' || typeof message !== 'string' || !message.startsWith('pgtq: ')) return undefined;
+  return new ValidationError(message.slice('pgtq: '.length), { cause: error });
 }

@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import { abortable, Service } from '../service.js';
 import { type Compaction, Compactor } from './compactor.js';
 import { CronService } from './cron-service.js';
+import { Expirer } from './expirer.js';
 import { HistoryKeeper } from './history.js';
 import { Promoter } from './promoter.js';
 import { ReadyRing } from './ready-ring.js';
@@ -30,6 +31,8 @@ export const schedulerOptions = z
      * @default 10_000
      */
     compactIntervalMs: z.number().int().min(10).default(10_000),
+    /** How often to end pending tasks past their time to live (`ttlMs`). @default 1_000 */
+    expireIntervalMs: z.number().int().min(10).default(1_000),
     /** How often to create history partitions ahead and drop expired ones. @default 3_600_000 */
     historyIntervalMs: z.number().int().min(1000).default(3_600_000),
     /** Finished tasks are kept this long. @default 7 days */
@@ -62,6 +65,7 @@ export interface SchedulerEvents {
   stop: [];
   promoted: [count: number];
   rescued: [result: Rescued];
+  expired: [count: number];
   compacted: [compaction: Compaction];
   'scheduler:error': [error: Error];
 }
@@ -70,7 +74,7 @@ export interface SchedulerEvents {
  * Promotes scheduled tasks when they come due (sleeping until the next one,
  * woken early by NOTIFY when an earlier one is pushed), fires cron schedules
  * (each fire time pushes a task due then, promoted like any other), rescues tasks of dead
- * workers, turns the ready ring that claims search, compacts `tasks` after a long-held
+ * workers, ends tasks past their time to live, turns the ready ring that claims search, compacts `tasks` after a long-held
  * snapshot made it grow, and keeps history partitions. Every statement is safe to run from
  * several schedulers at once, so running two is harmless.
  */
@@ -82,6 +86,7 @@ export class Scheduler extends Service<SchedulerEvents> {
   readonly history: HistoryKeeper;
   readonly readyRing: ReadyRing;
   readonly compactor: Compactor;
+  readonly expirer: Expirer;
   readonly cron: CronService;
   readonly #runtime: Runtime;
   readonly #presence: Presence;
@@ -117,6 +122,11 @@ export class Scheduler extends Service<SchedulerEvents> {
       onCompacted: (compaction) => this.emit('compacted', compaction),
       onError,
     });
+    this.expirer = new Expirer(runtime, {
+      intervalMs: this.options.expireIntervalMs,
+      onExpired: (count) => this.emit('expired', count),
+      onError,
+    });
     this.history = new HistoryKeeper(runtime, {
       ...this.options,
       intervalMs: this.options.historyIntervalMs,
@@ -132,7 +142,15 @@ export class Scheduler extends Service<SchedulerEvents> {
   }
 
   get #parts() {
-    return [this.promoter, this.cron, this.rescuer, this.readyRing, this.compactor, this.history];
+    return [
+      this.promoter,
+      this.cron,
+      this.rescuer,
+      this.expirer,
+      this.readyRing,
+      this.compactor,
+      this.history,
+    ];
   }
 
   /** Connects and starts every part; rejects if the database cannot be reached or is not migrated. */

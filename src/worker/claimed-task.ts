@@ -19,6 +19,7 @@ export class ClaimedTask implements TaskInfo {
   readonly maxAttempts: number;
   readonly priority: number;
   readonly key: string | null;
+  readonly group: string | null;
   readonly leaseId: string;
   readonly leaseExpiresAt: Date;
   readonly #statements: Statements;
@@ -38,6 +39,7 @@ export class ClaimedTask implements TaskInfo {
     this.maxAttempts = row.max_attempts;
     this.priority = row.priority;
     this.key = row.key;
+    this.group = row.group_key;
     this.leaseId = leaseId;
     this.leaseExpiresAt = row.lease_expires_at;
     this.#statements = context.statements;

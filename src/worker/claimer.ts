@@ -53,6 +53,8 @@ export class Claimer extends PeriodicService {
         queue: this.#runtime.queue,
         names: [...this.#runtime.handlers.keys()],
         limit: room,
+        // A task with a group only for a free slot: a rate limit counts it as started.
+        flowLimit: Math.max(0, concurrency - runner.active - runner.waiting.size),
         leaseId,
         leaseMs: this.#options.leaseMs,
         workerId: this.#workerId,

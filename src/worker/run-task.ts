@@ -34,6 +34,7 @@ export function taskInfo(row: ClaimedRow): TaskInfo {
     maxAttempts: row.max_attempts,
     priority: row.priority,
     key: row.key,
+    group: row.group_key,
   };
 }
 

@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, type PgTq, ValidationError } from '../../src/index.js';
+import { waitFor } from '../helpers/database.js';
+import { useTestSchema } from '../helpers/queue.js';
+import { useServices } from '../helpers/services.js';
+
+// Flow control (migrations/1763800000006_flow_control.sql) through pop(), workers
+// and SQL, in one process. test/e2e/flow-control.test.ts runs it across processes.
+const db = await useTestSchema('pgtq_flow');
+const services = useServices();
+
+const limit = (queue: string, name: string, concurrency: number | null, rate: string | null = null) =>
+  db.rows(
+    `SELECT :schema.set_flow_limits($1, $2, $3::integer, ${rate ? "split_part($4, '/', 1)::integer, split_part($4, '/', 2)::interval" : 'NULL, NULL'})`,
+    rate ? [queue, name, concurrency, rate] : [queue, name, concurrency],
+  );
+const popAll = async (q: PgTq, times: number) =>
+  (await Promise.all(Array.from({ length: times }, () => q.pop({ leaseMs: 60_000 })))).filter(
+    (t) => t !== null,
+  );
+
+describe('groupConcurrency', () => {
+  it('ten claimers racing for one free slot of a group: exactly one wins; the other group is not held back', async () => {
+    const q = db.queue('race');
+    await limit('race', 'sync', 1);
+    await q.pushMany([
+      ...Array.from({ length: 5 }, (_, n) => ({ name: 'sync', args: [n], group: 'tenant:1' })),
+      { name: 'sync', args: ['other'], group: 'tenant:2' },
+    ]);
+    const claimed = await popAll(q, 10);
+    expect(claimed.map((t) => t.group).sort()).toEqual(['tenant:1', 'tenant:2']);
+    // Held back, not failed: the waiting tasks spent no attempt.
+    const waiting = await db.rows<{ attempts: number; state: string }>(
+      "SELECT attempts, state::text FROM :schema.tasks WHERE queue = 'race' AND state = 'ready'",
+    );
+    expect(waiting).toEqual(Array(4).fill({ attempts: 0, state: 'ready' }));
+    const [status] = await db.rows(
+      "SELECT ready::int, running::int, held_by FROM :schema.flow_status WHERE queue = 'race' AND group_key = 'tenant:1'",
+    );
+    expect(status).toEqual({ ready: 4, running: 1, held_by: 'group_concurrency' });
+    // Finishing frees the slot.
+    await claimed.find((t) => t.group === 'tenant:1')?.complete();
+    expect((await popAll(q, 3)).map((t) => t.group)).toEqual(['tenant:1']);
+  });
+
+  it('a rescued task frees its slot', async () => {
+    const q = db.queue('rescue');
+    await limit('rescue', 'sync', 1);
+    await q.pushMany([1, 2].map((n) => ({ name: 'sync', args: [n], group: 'g' })));
+    expect(await q.pop({ leaseMs: 50 })).not.toBeNull();
+    expect(await q.pop()).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const scheduler = q.scheduler();
+    expect(await scheduler.rescuer.runOnce()).toMatchObject({ retried: 1 });
+    const next = await q.pop();
+    expect(next?.args).toEqual([1]); // the rescued one, first again by age
+    expect(await q.pop()).toBeNull();
+  });
+
+  it('a worker runs at most groupConcurrency per group and stores the limit itself', async () => {
+    const q = db.queue('worker-limit');
+    let running = 0;
+    let most = 0;
+    const sync = q.handler({ name: 'sync', groupConcurrency: 2 }, async (_n: number) => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running--;
+    });
+    await services.start(q.worker({ concurrency: 10 }));
+    await Promise.all(Array.from({ length: 12 }, (_, n) => sync.with({ group: 'one' }).push(n)));
+    await waitFor(async () => (await q.length()) === 0 && running === 0, { timeoutMs: 20_000 });
+    expect(most).toBe(2);
+    const [stored] = await db.rows(
+      "SELECT group_concurrency FROM :schema.flow_limits WHERE queue = 'worker-limit' AND name = 'sync'",
+    );
+    expect(stored).toEqual({ group_concurrency: 2 });
+  });
+
+  it('tasks pushed before their name had limits join the group "" and are limited too', async () => {
+    const q = db.queue('late-limit');
+    await q.pushMany([1, 2, 3].map((n) => ({ name: 'sync', args: [n] })));
+    await limit('late-limit', 'sync', 1);
+    await db.rows("SELECT :schema.set_flow_limits('late-limit', 'sync', NULL, 1, interval '1 hour')");
+    expect((await popAll(q, 3)).map((t) => t.group)).toEqual(['']);
+  });
+});
+
+describe('rateLimit', () => {
+  it('starts at most `limit` per period, fleet-wide, and the next only once the period has passed', async () => {
+    const q = db.queue('rate');
+    await limit('rate', 'call', null, '3/300 ms');
+    await q.pushMany(Array.from({ length: 5 }, (_, n) => ({ name: 'call', args: [n] })));
+    const first = await popAll(q, 5);
+    expect(first).toHaveLength(3);
+    for (const task of first) await task.complete();
+    expect(await q.pop()).toBeNull(); // finished, but started within the period
+    const [status] = await db.rows(
+      "SELECT held_by, recent_starts::int FROM :schema.flow_status WHERE queue = 'rate'",
+    );
+    expect(status).toEqual({ held_by: 'rate_limit', recent_starts: 3 });
+    // Each slot frees when its start leaves the window: the other two, then nothing more.
+    let second = 0;
+    await waitFor(async () => (second += (await popAll(q, 5)).length) >= 2, { timeoutMs: 2_000 });
+    expect(second).toBe(2);
+    expect(await q.length()).toBe(0);
+  });
+
+  it('per group: each group has its own budget', async () => {
+    const q = db.queue('rate-group');
+    await db.rows("SELECT :schema.set_flow_limits('rate-group', 'report', NULL, 1, interval '1 hour', true)");
+    await q.pushMany(['a', 'a', 'b'].map((group) => ({ name: 'report', args: [], group })));
+    expect((await popAll(q, 3)).map((t) => t.group).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('fairness', () => {
+  it('a group with many tasks takes turns with the others instead of going first', async () => {
+    const q = db.queue('fair');
+    await q.pushMany(Array.from({ length: 200 }, (_, n) => ({ name: 'job', args: [n], group: 'big' })));
+    await q.pushMany(['s1', 's2', 's3'].map((group) => ({ name: 'job', args: [], group })));
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const task = await q.pop();
+      order.push(task?.group ?? '-');
+      await task?.complete();
+    }
+    // every small group within the first round of four groups
+    expect(order.slice(0, 4).sort()).toEqual(['big', 's1', 's2', 's3']);
+  });
+
+  it('priority still wins over turns', async () => {
+    const q = db.queue('fair-priority');
+    await q.pushMany([
+      { name: 'job', args: [], group: 'a' },
+      { name: 'job', args: [], group: 'b', priority: 5 },
+      { name: 'job', args: [], group: 'b', priority: 5 },
+    ]);
+    expect((await popAll(q, 1))[0]?.group).toBe('b');
+    expect((await q.pop())?.group).toBe('b');
+  });
+});
+
+describe('pause and resume', () => {
+  it('a paused queue starts nothing but stores pushes; resume wakes the worker', async () => {
+    const q = db.queue('pausing');
+    const ran: number[] = [];
+    const job = q.handler({ name: 'job' }, async (n: number) => {
+      ran.push(n);
+    });
+    expect(await q.pause()).toBe(true);
+    expect(await q.pause()).toBe(false);
+    await services.start(q.worker());
+    await job.push(1);
+    await job.with({ group: 'g' }).push(2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ran).toEqual([]);
+    expect(await q.length()).toBe(2);
+    expect((await q.flow()).paused).toMatchObject([{ queue: 'pausing', name: null }]);
+    expect(await q.resume()).toBe(true);
+    await waitFor(() => ran.length === 2, { timeoutMs: 5_000 });
+    expect(await q.resume()).toBe(false);
+  });
+
+  it('pausing one task name holds only it, with its backlog out of the other names’ way', async () => {
+    const q = db.queue('pause-name');
+    await q.pushMany([
+      ...Array.from({ length: 50 }, () => ({ name: 'mail', args: [] })),
+      { name: 'other', args: [] },
+    ]);
+    await q.pause('mail');
+    expect(await db.rows("SELECT count(*)::int AS n FROM :schema.ready WHERE queue = 'pause-name'")).toEqual([
+      { n: 1 },
+    ]);
+    const claimed = await popAll(q, 3);
+    expect(claimed.map((t) => t.name)).toEqual(['other']);
+    await q.resume('mail');
+    expect(await popAll(q, 60)).toHaveLength(50);
+  });
+});
+
+describe('time to live', () => {
+  it('a task not started within ttlMs never runs and ends cancelled with the reason', async () => {
+    const q = db.queue('ttl');
+    const ref = await q.push('job', [], { ttlMs: 50 });
+    const kept = await q.push('job', [], { ttlMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const claimed = await popAll(q, 2);
+    expect(claimed.map((t) => t.id)).toEqual([kept.id]);
+    expect(await q.scheduler().expirer.runOnce()).toBe(1);
+    const task = await q.getTask(ref.id);
+    expect(task).toMatchObject({ state: 'cancelled', attempts: 0 });
+    expect(task.error).toMatch(/^expired: not started within its time to live \(50 ms\)/);
+  });
+
+  it('from SQL: push with group_key and ttl', async () => {
+    const [row] = await db.rows<{ id: string }>(
+      "SELECT :schema.push('sql-flow', 'job', group_key => 'tenant:1', ttl => interval '30 s')::text AS id",
+    );
+    const [task] = await db.rows(
+      'SELECT group_key, expires_at - created_at AS ttl FROM :schema.all_tasks WHERE id = $1',
+      [row?.id],
+    );
+    expect(task).toEqual({ group_key: 'tenant:1', ttl: { seconds: 30 } });
+  });
+});
+
+describe('bad input is refused at the boundary, and nothing is stored', () => {
+  const q = db.queue('bad-flow');
+  const perGroup = q.handler({ name: 'per_group', groupConcurrency: 2 }, async () => {});
+
+  it.each([
+    ['a group over 200 characters', () => perGroup.with({ group: 'x'.repeat(201) }).push()],
+    ['an empty group', () => perGroup.with({ group: '' }).push()],
+    ['no group for a handler with groupConcurrency', () => perGroup.push()],
+    [
+      'a ttl that ends before the task is due',
+      () => perGroup.with({ group: 'g', ttlMs: 1000, delayMs: 5000 }).push(),
+    ],
+    ['a ttl of 0', () => perGroup.with({ group: 'g', ttlMs: 0 }).push()],
+  ])('%s: ValidationError', async (_, push) => {
+    await expect((async () => push())()).rejects.toBeInstanceOf(ValidationError);
+    expect(await q.length()).toBe(0);
+  });
+
+  it.each([
+    ['groupConcurrency 0', { groupConcurrency: 0 }],
+    ['groupConcurrency 1.5', { groupConcurrency: 1.5 }],
+    ['rateLimit of 0', { rateLimit: { limit: 0, periodMs: 1000 } }],
+    ['rateLimit without a period', { rateLimit: { limit: 5 } }],
+  ])('%s: ConfigError', (_, options) => {
+    expect(() => q.handler({ name: 'bad', ...options } as never, async () => {})).toThrow(ConfigError);
+  });
+
+  it('from SQL, and through a queue without handlers: the database refuses, as a ValidationError', async () => {
+    await expect(
+      db.rows(`SELECT :schema.push('bad-flow', 'x', group_key => repeat('x', 201))`),
+    ).rejects.toThrow(/at most 200 characters/);
+    await limit('bad-flow', 'limited', 2);
+    const producer = db.queue('bad-flow');
+    await expect(producer.push('limited', [])).rejects.toThrow(ValidationError);
+    expect(await q.length()).toBe(0);
+  });
+});
