@@ -251,10 +251,14 @@ $$;
 -- others, within their limits. Groups are taken highest head priority first,
 -- then least recently served, so that a group with many tasks takes its turn
 -- with the others instead of before them.
+-- When a group's ready tasks were held back by a limit, a last row with a null
+-- id says so: its wake_in_ms is when a rate limit lets the next one start (null
+-- when only concurrency held them: a finish frees a slot, and notifies).
 CREATE FUNCTION claim_flow(
   for_queue text, names text[], wanted integer, lease uuid, lease_ms integer, worker text, at timestamptz DEFAULT NULL
 ) RETURNS TABLE (id text, queue text, name text, args jsonb, priority integer, attempts integer,
-                 max_attempts integer, key text, group_key text, run_at_s float8, lease_expires_at timestamptz)
+                 max_attempts integer, key text, group_key text, run_at_s float8, lease_expires_at timestamptz,
+                 wake_in_ms float8)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 #variable_conflict use_variable
 DECLARE
@@ -266,6 +270,8 @@ DECLARE
   recent timestamptz[];
   taken integer := 0;
   got integer;
+  held boolean := false;
+  wake_at timestamptz;
 BEGIN
   IF wanted <= 0 OR EXISTS (SELECT FROM paused AS p WHERE p.queue = for_queue AND p.name = '') THEN
     RETURN;
@@ -318,8 +324,13 @@ BEGIN
         recent := lim.rate_starts;
       END IF;
       recent := ARRAY(SELECT s FROM unnest(recent) AS s WHERE s > clock - lim.rate_period ORDER BY s);
+      IF cardinality(recent) >= lim.rate_limit THEN
+        -- The start whose leaving the window makes room for one more.
+        wake_at := least(wake_at, recent[cardinality(recent) - lim.rate_limit + 1] + lim.rate_period);
+      END IF;
       room := least(room, lim.rate_limit - cardinality(recent));
     END IF;
+    held := held OR room <= 0;
     CONTINUE WHEN room <= 0;
 
     RETURN QUERY
@@ -336,7 +347,7 @@ BEGIN
         lease_expires_at = clock + make_interval(secs => lease_ms / 1000.0), worker_id = worker
     WHERE t.id = ANY (ARRAY(SELECT picked.id FROM picked)) AND t.state = 'ready'
     RETURNING t.id::text, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts, t.key, t.group_key,
-              extract(epoch FROM t.run_at)::float8, t.lease_expires_at;
+              extract(epoch FROM t.run_at)::float8, t.lease_expires_at, NULL::float8;
     GET DIAGNOSTICS got = ROW_COUNT;
     CONTINUE WHEN got = 0;
     taken := taken + got;
@@ -352,6 +363,11 @@ BEGIN
     UPDATE flow_groups AS fg SET served = nextval('flow_served')
     WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key;
   END LOOP;
+  IF held THEN
+    id := NULL;
+    wake_in_ms := greatest(extract(epoch FROM wake_at - clock) * 1000, 0);
+    RETURN NEXT;
+  END IF;
 END
 $$;
 

@@ -14,7 +14,8 @@
 -- $8 integer      at most this many tasks with a group (see claim_flow in
 --                 migrations/), after the others: the worker's free slots, as a
 --                 task under a rate limit should start when it is claimed
--- Nothing is claimed from a paused queue or of a paused task name.
+-- Nothing is claimed from a paused queue or of a paused task name. A last row
+-- with a null id says that limits held tasks with a group back (see claim_flow).
 WITH async AS (
   -- This transaction's commit does not wait for the WAL flush. If the server
   -- crashes before the flush, the claim is undone as a whole: the task is ready
@@ -59,7 +60,8 @@ WITH async AS (
   -- run_at as seconds since the epoch: the worker only orders by it, and a number
   -- costs less to read than a timestamp.
   RETURNING t.id::text AS id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts,
-            t.key, t.group_key, extract(epoch FROM t.run_at)::float8 AS run_at_s, t.lease_expires_at
+            t.key, t.group_key, extract(epoch FROM t.run_at)::float8 AS run_at_s, t.lease_expires_at,
+            NULL::float8 AS wake_in_ms
 )
 SELECT * FROM plain
 UNION ALL

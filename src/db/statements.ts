@@ -10,6 +10,7 @@ import type {
 } from './schedule-rows.js';
 import type { SqlOptions } from './sql-files.js';
 import type {
+  Claimed,
   ClaimedRow,
   ClaimInput,
   FinishInput,
@@ -59,10 +60,13 @@ export class Statements extends FlowStatements {
     ]);
   }
 
-  claimMany(db: Queryable, claim: ClaimInput, now: Date | null = null) {
+  async claimMany(db: Queryable, claim: ClaimInput, now: Date | null = null): Promise<Claimed> {
     const { queue, names, limit, flowLimit, leaseId, leaseMs, workerId } = claim;
     const args = [queue, names, limit, leaseId, leaseMs, workerId, now, flowLimit ?? limit];
-    return this.run<ClaimedRow>(db, 'task_claim_many', args);
+    const rows = await this.run<ClaimedRow & { wake_in_ms: number | null }>(db, 'task_claim_many', args);
+    const last = rows.at(-1);
+    if (last?.id !== null) return { tasks: rows, held: null };
+    return { tasks: rows.slice(0, -1), held: { wakeInMs: last.wake_in_ms } };
   }
 
   /** Returns the ids that were finished; a missing id lost its lease. */

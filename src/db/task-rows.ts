@@ -17,6 +17,13 @@ export interface ClaimedRow {
   lease_expires_at: Date;
 }
 
+/** What one claim took, and whether flow-control limits held more back. */
+export interface Claimed {
+  tasks: ClaimedRow[];
+  /** null: nothing held back; else wakeInMs, when a rate limit lets the next start (null: when a task finishes). */
+  held: { wakeInMs: number | null } | null;
+}
+
 export interface TaskRow {
   id: string;
   queue: string;

@@ -85,7 +85,9 @@ const DEFAULT_LEASE_MS = 20_000;
 /** Claims the next ready task of the runtime's queue, or returns null. */
 export async function popTask(runtime: Runtime, options: PopOptions): Promise<ClaimedTask | null> {
   const leaseId = randomUUID();
-  const [row] = await runtime.statements.claimMany(runtime.pool, {
+  const {
+    tasks: [row],
+  } = await runtime.statements.claimMany(runtime.pool, {
     queue: runtime.queue,
     names: options.names ?? null,
     limit: 1,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Claimed } from '../db/task-rows.js';
 import type { Runtime } from '../runtime.js';
 import { PeriodicService } from '../service.js';
 import type { ResolvedWorkerOptions } from './options.js';
@@ -18,6 +19,13 @@ export class Claimer extends PeriodicService {
   readonly #options: ResolvedWorkerOptions;
   readonly #workerId: string;
   readonly #prefetch: number;
+  /**
+   * Whether flow-control limits held ready tasks back at the last claim: then a
+   * task finishing anywhere (see Worker) may free a group's slot, and a rate
+   * limit's next start is woken for at its time rather than at the next poll.
+   */
+  heldByLimits = false;
+  #rateTimer: NodeJS.Timeout | undefined;
 
   constructor(
     runtime: Runtime,
@@ -49,7 +57,7 @@ export class Claimer extends PeriodicService {
       // While tasks wait, top up only once half the room is free, so that each claim takes many.
       if (runner.waiting.size > 0 && room * 2 < capacity) return;
       const leaseId = randomUUID();
-      const rows = await this.#runtime.statements.claimMany(this.#runtime.pool, {
+      const { tasks, held } = await this.#runtime.statements.claimMany(this.#runtime.pool, {
         queue: this.#runtime.queue,
         names: [...this.#runtime.handlers.keys()],
         limit: room,
@@ -59,9 +67,23 @@ export class Claimer extends PeriodicService {
         leaseMs: this.#options.leaseMs,
         workerId: this.#workerId,
       });
-      runner.add(rows, leaseId);
+      runner.add(tasks, leaseId);
+      this.#heldBack(held);
       // A full batch suggests more are waiting.
-      if (rows.length < room) return;
+      if (tasks.length < room) return;
     }
+  }
+
+  #heldBack(held: Claimed['held']): void {
+    this.heldByLimits = held !== null;
+    if (held?.wakeInMs == null || this.#rateTimer) return;
+    this.#rateTimer = setTimeout(() => {
+      this.#rateTimer = undefined;
+      this.wake();
+    }, Math.ceil(held.wakeInMs) + 1).unref();
+  }
+
+  protected override async afterStop(): Promise<void> {
+    clearTimeout(this.#rateTimer);
   }
 }

@@ -111,6 +111,13 @@ export class Worker extends Service<WorkerEvents> {
         listener.on('task_cancel', () => this.#heartbeat.wake()),
         signal,
       ),
+      await abortable(
+        listener.on(
+          'task_finished',
+          (payload) => payload === queue && this.#claimer.heldByLimits && this.#claimer.wake(),
+        ),
+        signal,
+      ),
       // Notifications sent while the connection was down are lost: look now.
       listener.onReconnect(() => this.#claimer.wake()),
     );

@@ -100,7 +100,13 @@ describe('rateLimit', () => {
     expect(status).toEqual({ held_by: 'rate_limit', recent_starts: 3 });
     // Each slot frees when its start leaves the window: the other two, then nothing more.
     let second = 0;
-    await waitFor(async () => (second += (await popAll(q, 5)).length) >= 2, { timeoutMs: 2_000 });
+    await waitFor(
+      async () => {
+        second += (await popAll(q, 5)).length;
+        return second >= 2;
+      },
+      { timeoutMs: 2_000 },
+    );
     expect(second).toBe(2);
     expect(await q.length()).toBe(0);
   });
