@@ -48,3 +48,28 @@ it("the README's task_history queries run on the view, and the first has the dem
   }
   expect(columns[0]).toEqual(['name', 'state', 'count', 'max_attempts', 'avg_wait_ms', 'avg_run_ms']);
 });
+
+it("the README's flow control example and SQL run as written", async () => {
+  const file = new URL('./flow.generated.ts', import.meta.url);
+  writeFileSync(file, codeAfter('## Flow control').replace("from 'pgtq'", "from '../../src/index.js'"));
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await import(file.href);
+    expect(log.mock.calls.at(-1)?.[0]).toMatchObject({ paused: [], groups: [{ group_key: 'tenant:7' }] });
+  } finally {
+    log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+  const section = readme.slice(readme.indexOf('## Flow control'));
+  const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  const statements = block.split(';').map((statement) => statement.replace(/--.*$/gm, '').trim());
+  for (const statement of statements.filter(Boolean)) {
+    await db.pool.query(statement.replaceAll('pgtq.', `"${db.schema}".`));
+  }
+  const [pushed] = await db.rows(
+    "SELECT group_key FROM :schema.tasks WHERE args = '[42]' ORDER BY id DESC LIMIT 1",
+  );
+  expect(pushed).toEqual({ group_key: 'tenant:7' });
+});
