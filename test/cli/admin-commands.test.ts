@@ -762,3 +762,52 @@ describe('pgtq stats --queue', () => {
     expect(await ok(['stats', '-q', 'cli_stats_no_such_queue'])).toBe('(none)\n');
   });
 });
+
+describe('pgtq pause, pgtq resume', () => {
+  it('pause a task name: claims skip it, stats shows it paused and its group held; resume lets it run', async () => {
+    const q = db.queue('cli_pause');
+    await q.pushMany([
+      { name: 'mail', args: [], group: 'tenant:1' },
+      { name: 'other', args: [] },
+    ]);
+    expect(await ok(['pause', '--queue', 'cli_pause', '--name', 'mail'])).toBe(
+      'paused: task mail of queue cli_pause\n',
+    );
+    expect(await ok(['pause', '-q', 'cli_pause', '-n', 'mail'])).toBe(
+      'already paused: task mail of queue cli_pause\n',
+    );
+    expect((await q.pop({ leaseMs: LONG_LEASE_MS }))?.name).toBe('other');
+    expect(await q.pop()).toBeNull();
+
+    const stats = await ok(['stats', '-q', 'cli_pause']);
+    const [, paused = '', held = ''] = stats.split('\n\n');
+    expect(parseTable(paused.replace(/^paused\n/, '')).rows).toMatchObject([
+      { queue: 'cli_pause', name: 'mail' },
+    ]);
+    expect(parseTable(held.replace(/^held back by flow control\n/, '')).rows).toMatchObject([
+      { queue: 'cli_pause', name: 'mail', group: 'tenant:1', ready: '1', held_by: 'paused' },
+    ]);
+
+    expect(JSON.parse(await ok(['resume', '-q', 'cli_pause', '-n', 'mail', '--json']))).toEqual({
+      queue: 'cli_pause',
+      name: 'mail',
+      changed: true,
+    });
+    expect((await q.pop({ leaseMs: LONG_LEASE_MS }))?.name).toBe('mail');
+    expect(await ok(['stats', '-q', 'cli_pause'])).not.toMatch(/paused|held back/);
+  });
+
+  it('pause a whole queue, and resume it', async () => {
+    const q = db.queue('cli_pause_all');
+    await q.push('job', []);
+    expect(await ok(['pause', '-q', 'cli_pause_all'])).toBe('paused: queue cli_pause_all\n');
+    expect(await q.pop()).toBeNull();
+    expect(await ok(['resume', '-q', 'cli_pause_all'])).toBe('resumed: queue cli_pause_all\n');
+    expect(await ok(['resume', '-q', 'cli_pause_all'])).toBe('already running: queue cli_pause_all\n');
+    expect(await q.pop({ leaseMs: LONG_LEASE_MS })).not.toBeNull();
+  });
+
+  it('without --queue: a usage error', async () => {
+    await badUsage(['pause'], 'name the queue to pause: --queue <name>');
+  });
+});

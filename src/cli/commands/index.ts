@@ -3,6 +3,7 @@ import { cancelCommand } from './cancel.js';
 import { demoCommand } from './demo.js';
 import { flushCommand } from './flush.js';
 import { migrateCommand } from './migrate.js';
+import { pauseCommand, resumeCommand } from './pause.js';
 import { pushCommand } from './push.js';
 import { retryCommand } from './retry.js';
 import { schedulerCommand } from './scheduler.js';
@@ -24,5 +25,7 @@ export const commands: Record<string, Command> = {
   retry: retryCommand,
   cancel: cancelCommand,
   flush: flushCommand,
+  pause: pauseCommand,
+  resume: resumeCommand,
   demo: demoCommand,
 };
