@@ -22,6 +22,8 @@ CREATE INDEX tasks_group_ready_idx ON tasks (queue, name, group_key, priority DE
   WHERE state = 'ready' AND group_key IS NOT NULL;
 -- A group's running tasks (its concurrency), and whether it has any task at all.
 CREATE INDEX tasks_group_idx ON tasks (queue, name, group_key, state) WHERE group_key IS NOT NULL;
+-- A running task by its key, for a push that supersedes it.
+CREATE INDEX tasks_running_key_idx ON tasks (queue, key) WHERE key IS NOT NULL AND state = 'running';
 -- Tasks past their time to live, for expire_tasks.
 CREATE INDEX tasks_expires_idx ON tasks (expires_at) WHERE expires_at IS NOT NULL;
 
@@ -94,6 +96,14 @@ BEGIN
   IF TG_OP = 'UPDATE' AND NEW.state = 'ready' AND NEW.group_key IS NULL THEN
     INSERT INTO ready (segment, id, queue, name, priority, run_at)
     SELECT ring.last_value, NEW.id, NEW.queue, NEW.name, NEW.priority, NEW.run_at FROM ready_segment AS ring;
+  ELSIF TG_OP = 'UPDATE' AND NEW.state = 'ready' THEN
+    -- Its group's row, as for a push (a push that replaced a pending task may have
+    -- given it a new group).
+    INSERT INTO flow_groups (queue, name, group_key) VALUES (NEW.queue, NEW.name, NEW.group_key)
+    ON CONFLICT DO NOTHING;
+    PERFORM FROM flow_groups AS g
+    WHERE g.queue = NEW.queue AND g.name = NEW.name AND g.group_key = NEW.group_key
+    FOR KEY SHARE;
   END IF;
   RETURN NULL;
 END
@@ -727,6 +737,7 @@ DROP SEQUENCE flow_served;
 DROP TABLE flow_groups;
 DROP TABLE flow_limits;
 DROP INDEX tasks_expires_idx;
+DROP INDEX tasks_running_key_idx;
 DROP INDEX tasks_group_idx;
 DROP INDEX tasks_group_ready_idx;
 ALTER TABLE finished_tasks DROP COLUMN group_key;

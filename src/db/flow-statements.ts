@@ -1,5 +1,6 @@
 import type { Queryable } from './queryable.js';
 import { SqlFiles } from './sql-files.js';
+import type { PushInput } from './task-rows.js';
 
 /** The limits of one task name, as stored (see set_flow_limits in migrations/). */
 export interface FlowLimitsInput {
@@ -44,6 +45,24 @@ export class FlowStatements extends SqlFiles {
       rate?.limit ?? null,
       rate?.periodMs ?? null,
       rate?.perGroup ?? false,
+    ]);
+  }
+
+  /** One task with a key, in the place of the pending one with that key (see sql/task_push_replace.sql). */
+  pushReplace(db: Queryable, task: PushInput, now: Date | null = null) {
+    return this.run<{ id: string; inserted: boolean }>(db, 'task_push_replace', [
+      task.queue,
+      task.name,
+      task.argsJson ?? JSON.stringify(task.args),
+      task.priority ?? null,
+      task.run_at ?? null,
+      task.delay_ms ?? null,
+      task.max_attempts ?? null,
+      task.key ?? null,
+      now,
+      task.group_key ?? null,
+      task.ttl_ms ?? null,
+      task.supersede === true,
     ]);
   }
 

@@ -9,6 +9,11 @@ export function isQueryable(value: unknown): value is Queryable {
   return typeof value === 'object' && value !== null && typeof (value as Queryable).query === 'function';
 }
 
+/** Whether `db` is a pool (each query may run on another connection), not one client. */
+export function isPool(db: Queryable): db is pg.Pool {
+  return 'totalCount' in db && typeof (db as pg.Pool).connect === 'function';
+}
+
 /**
  * A client of `pool`, and how to give it back. While a client is checked out,
  * pg-pool does not listen for its errors: a backend that dies between two queries

@@ -55,6 +55,10 @@ export interface PushInput {
   key?: string | undefined;
   group_key?: string | undefined;
   ttl_ms?: number | undefined;
+  /** Take the place of the pending task with the same key (onConflict: 'replace'). */
+  replace?: boolean | undefined;
+  /** Also ask a running task with the same key to stop. */
+  supersede?: boolean | undefined;
 }
 
 export interface TaskListInput {

@@ -87,6 +87,14 @@ export const pushOptions = z
     key: z.string().min(1).max(1000).optional(),
     /** @default the handler's maxAttempts, else 10 */
     maxAttempts: z.number().int().min(1).max(1_000_000).optional(),
+    /**
+     * With a key, when a task with that key is pending: 'keep' it and store nothing
+     * (the default), or 'replace' its arguments, runAt, priority, group and ttl with
+     * this push's (debounce: it keeps its id and its place).
+     */
+    onConflict: z.enum(['keep', 'replace']).optional(),
+    /** With a key: a running task with that key is cancelled (its signal aborts); implies 'replace'. */
+    supersede: z.boolean().optional(),
     /** The group of the task, for its handler's groupConcurrency and rateLimit, and for fair turns. */
     group: z.string().min(1).max(200).optional(),
     /** Not started within this many ms of the push, it never runs, and ends cancelled as expired. */

@@ -1,5 +1,5 @@
 import { parse } from '../config.js';
-import type { Queryable } from '../db/queryable.js';
+import { isPool, type Queryable, withTransaction } from '../db/queryable.js';
 import type { Statements } from '../db/statements.js';
 import type { PushInput } from '../db/task-rows.js';
 import { UnknownHandlerError, ValidationError } from '../errors.js';
@@ -57,13 +57,12 @@ export async function pushTasks(
 }
 
 async function pushInputs(target: PushTarget, db: Queryable, inputs: PushInput[]) {
+  const { statements } = target;
   const push = (batch: PushInput[]) =>
-    (batch.length === 1 && batch[0]
-      ? target.statements.pushOne(db, batch[0])
-      : target.statements.pushMany(db, batch)
-    ).catch((error: unknown) => {
-      throw refusedByDatabase(error) ?? error;
-    });
+    refusedAsValidation(
+      batch.length === 1 && batch[0] ? statements.pushOne(db, batch[0]) : statements.pushMany(db, batch),
+    );
+  if (inputs.some((input) => input.replace)) return pushReplacing(target, db, inputs);
   const rows = await push(inputs);
   const results = rows.map((row) => ({ id: row.id, inserted: row.inserted }));
   // A key whose pending task was committed by another transaction while this
@@ -76,6 +75,25 @@ async function pushInputs(target: PushTarget, db: Queryable, inputs: PushInput[]
     });
   }
   return results;
+}
+
+/**
+ * Tasks that replace a pending one with their key: one statement each (an
+ * INSERT … ON CONFLICT DO UPDATE, which waits for a claim of that task and then
+ * inserts instead), all in one transaction, the caller's if it has one.
+ */
+async function pushReplacing(target: PushTarget, db: Queryable, inputs: PushInput[]) {
+  const run = async (tx: Queryable) => {
+    const results: { id: string | null; inserted: boolean }[] = [];
+    for (const input of inputs) {
+      const [row] = await refusedAsValidation(
+        input.replace ? target.statements.pushReplace(tx, input) : target.statements.pushOne(tx, input),
+      );
+      results.push({ id: row?.id ?? null, inserted: row?.inserted ?? false });
+    }
+    return results;
+  };
+  return inputs.length === 1 || !isPool(db) ? run(db) : withTransaction(db, run);
 }
 
 function toInput(
@@ -126,6 +144,8 @@ function toInput(
     key: options.key,
     group_key: options.group,
     ttl_ms: options.ttlMs,
+    replace: options.onConflict === 'replace' || options.supersede === true,
+    supersede: options.supersede,
   };
 }
 
@@ -141,6 +161,9 @@ function checkFlow(
     const which = limits.groupConcurrency ? 'groupConcurrency' : 'rateLimit.perGroup';
     throw new ValidationError(`${at}${name}: its ${which} holds per group; push it with .with({ group })`);
   }
+  if ((options.onConflict !== undefined || options.supersede) && options.key === undefined) {
+    throw new ValidationError(`${at}${name}: onConflict and supersede need a key`);
+  }
   if (options.ttlMs === undefined) return;
   const dueIn = (options.runAt ? options.runAt.getTime() - Date.now() : 0) + (options.delayMs ?? 0);
   if (dueIn >= options.ttlMs) {
@@ -148,9 +171,11 @@ function checkFlow(
   }
 }
 
-/** A push the database refused for its flow options (see task_group in migrations/), as a ValidationError. */
-function refusedByDatabase(error: unknown): ValidationError | undefined {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (code !== '22023' || typeof message !== 'string' || !message.startsWith('pgtq: ')) return undefined;
-  return new ValidationError(message.slice('pgtq: '.length), { cause: error });
+/** `statement`, with a refusal of the database for flow options (see task_group in migrations/) as a ValidationError. */
+function refusedAsValidation<T>(statement: Promise<T>): Promise<T> {
+  return statement.catch((error: unknown) => {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code !== '22023' || typeof message !== 'string' || !message.startsWith('pgtq: ')) throw error;
+    throw new ValidationError(message.slice('pgtq: '.length), { cause: error });
+  });
 }

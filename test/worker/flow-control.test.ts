@@ -210,6 +210,59 @@ describe('time to live', () => {
   });
 });
 
+describe('replace and supersede', () => {
+  it("onConflict 'replace': the pending task takes the new args and runAt, keeps its id; in the caller's transaction", async () => {
+    const q = db.queue('debounce');
+    const first = await q.push('sync', [1], { key: 'user:42', delayMs: 60_000 });
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const again = await q.push('sync', [2], { key: 'user:42', onConflict: 'replace', client });
+      expect(again).toMatchObject({ id: first.id, inserted: false });
+      await client.query('ROLLBACK');
+      expect((await q.getTask(first.id)).args).toEqual([1]);
+    } finally {
+      client.release();
+    }
+    await q.push('sync', [3], { key: 'user:42', onConflict: 'replace' });
+    const task = await q.getTask(first.id);
+    expect(task).toMatchObject({ args: [3], state: 'ready' }); // due now: no longer delayed
+    expect(await q.length()).toBe(1);
+    expect((await q.pop())?.args).toEqual([3]);
+    // Nothing pending with the key: replace inserts.
+    expect(await q.push('sync', [4], { key: 'user:42', onConflict: 'replace' })).toMatchObject({
+      inserted: true,
+    });
+  });
+
+  it('supersede: the running task with the key is cancelled (its signal aborts); the new one runs', async () => {
+    const q = db.queue('supersede');
+    const seen: string[] = [];
+    const sync = q.handler({ name: 'sync' }, async function (this: { signal: AbortSignal }, version: string) {
+      seen.push(`start ${version}`);
+      if (version === 'old') {
+        await new Promise((resolve) => this.signal.addEventListener('abort', resolve));
+        seen.push('old aborted');
+        throw this.signal.reason;
+      }
+    });
+    await services.start(q.worker({ concurrency: 2 }));
+    const old = await sync.with({ key: 'user:7' }).push('old');
+    await waitFor(() => seen.includes('start old'));
+    const next = await sync.with({ key: 'user:7', supersede: true }).push('new');
+    expect(next.id).not.toBe(old.id);
+    await waitFor(() => seen.includes('old aborted') && seen.includes('start new'), { timeoutMs: 10_000 });
+    await waitFor(async () => (await q.getTask(old.id)).state === 'cancelled');
+  });
+
+  it('onConflict or supersede without a key: ValidationError', async () => {
+    const q = db.queue('supersede-bad');
+    await expect(q.push('sync', [], { onConflict: 'replace' })).rejects.toThrow(/need a key/);
+    await expect(q.push('sync', [], { supersede: true })).rejects.toThrow(ValidationError);
+    expect(await q.length()).toBe(0);
+  });
+});
+
 describe('bad input is refused at the boundary, and nothing is stored', () => {
   const q = db.queue('bad-flow');
   const perGroup = q.handler({ name: 'per_group', groupConcurrency: 2 }, async () => {});
