@@ -27,8 +27,9 @@ CREATE INDEX tasks_running_key_idx ON tasks (queue, key) WHERE key IS NOT NULL A
 -- Tasks past their time to live, for expire_tasks.
 CREATE INDEX tasks_expires_idx ON tasks (expires_at) WHERE expires_at IS NOT NULL;
 
--- Limits of one task name, fleet-wide. rate_starts: the starts of the last
--- rate_period, when the rate limit is not per group.
+-- Limits of one task name, fleet-wide. rate_starts and rate_counts: the claims
+-- of the last rate_period and how many each started, when the rate limit is not
+-- per group (one entry per claim, not per task, so a high limit stays small).
 CREATE TABLE flow_limits (
   queue             text NOT NULL,
   name              text NOT NULL,
@@ -37,6 +38,7 @@ CREATE TABLE flow_limits (
   rate_period       interval CHECK (rate_period > interval '0'),
   rate_per_group    boolean NOT NULL DEFAULT false,
   rate_starts       timestamptz[] NOT NULL DEFAULT '{}',
+  rate_counts       integer[] NOT NULL DEFAULT '{}',
   PRIMARY KEY (queue, name),
   CHECK ((rate_limit IS NULL) = (rate_period IS NULL))
 );
@@ -45,13 +47,14 @@ CREATE TABLE flow_limits (
 -- its group's row until it commits, so prune_flow_groups, which removes the rows
 -- of groups without tasks, cannot remove one a task is being pushed to.
 -- served: when the group was last served (a sequence value); claims serve the
--- least recently served first. rate_starts: as in flow_limits, per group.
+-- least recently served first. rate_starts, rate_counts: as in flow_limits, per group.
 CREATE TABLE flow_groups (
   queue       text NOT NULL,
   name        text NOT NULL,
   group_key   text NOT NULL,
   served      bigint NOT NULL DEFAULT 0,
   rate_starts timestamptz[] NOT NULL DEFAULT '{}',
+  rate_counts integer[] NOT NULL DEFAULT '{}',
   PRIMARY KEY (queue, name, group_key)
 );
 CREATE SEQUENCE flow_served AS bigint;
@@ -278,6 +281,8 @@ DECLARE
   room integer;
   running integer;
   recent timestamptz[];
+  recent_counts integer[];
+  used integer;
   taken integer := 0;
   got integer;
   held boolean := false;
@@ -310,14 +315,20 @@ BEGIN
     PERFORM FROM flow_groups AS fg
     WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key
     FOR NO KEY UPDATE SKIP LOCKED;
-    CONTINUE WHEN NOT FOUND;
+    IF NOT FOUND THEN
+      -- Another claim is taking from this group; it may leave tasks it has no
+      -- room for, so look again soon.
+      held := true;
+      wake_at := least(wake_at, clock_timestamp() + interval '20 ms');
+      CONTINUE;
+    END IF;
     room := wanted - taken;
     SELECT * INTO lim FROM flow_limits AS l WHERE l.queue = for_queue AND l.name = g.name;
     IF lim.rate_limit IS NOT NULL AND NOT lim.rate_per_group THEN
-      -- The name's rate is shared by its groups: its row is the lock.
+      -- The name's rate is shared by its groups: its row is the lock, waited for
+      -- (for a moment: no claim waits for anything while it holds it).
       SELECT * INTO lim FROM flow_limits AS l WHERE l.queue = for_queue AND l.name = g.name
-      FOR NO KEY UPDATE SKIP LOCKED;
-      CONTINUE WHEN NOT FOUND;
+      FOR NO KEY UPDATE;
     END IF;
     -- Read after the locks: every claim of this group has committed or waits.
     clock := coalesce(at, clock_timestamp());
@@ -328,17 +339,26 @@ BEGIN
     END IF;
     IF lim.rate_limit IS NOT NULL THEN
       IF lim.rate_per_group THEN
-        SELECT fg.rate_starts INTO recent FROM flow_groups AS fg
+        SELECT fg.rate_starts, fg.rate_counts INTO recent, recent_counts FROM flow_groups AS fg
         WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key;
       ELSE
         recent := lim.rate_starts;
+        recent_counts := lim.rate_counts;
       END IF;
-      recent := ARRAY(SELECT s FROM unnest(recent) AS s WHERE s > clock - lim.rate_period ORDER BY s);
-      IF cardinality(recent) >= lim.rate_limit THEN
-        -- The start whose leaving the window makes room for one more.
-        wake_at := least(wake_at, recent[cardinality(recent) - lim.rate_limit + 1] + lim.rate_period);
+      -- The claims still in the window, oldest first.
+      SELECT coalesce(array_agg(x.s ORDER BY x.s), '{}'), coalesce(array_agg(x.c ORDER BY x.s), '{}'),
+             coalesce(sum(x.c), 0)
+      INTO recent, recent_counts, used
+      FROM unnest(recent, recent_counts) AS x(s, c) WHERE x.s > clock - lim.rate_period;
+      IF used >= lim.rate_limit THEN
+        -- The oldest claim whose leaving the window makes room for one more.
+        wake_at := least(wake_at, (
+          SELECT min(w.s) + lim.rate_period FROM (
+            SELECT x.s, sum(x.c) OVER (ORDER BY x.ord) AS upto
+            FROM unnest(recent, recent_counts) WITH ORDINALITY AS x(s, c, ord)) AS w
+          WHERE used - w.upto < lim.rate_limit));
       END IF;
-      room := least(room, lim.rate_limit - cardinality(recent));
+      room := least(room, lim.rate_limit - used);
     END IF;
     held := held OR room <= 0;
     CONTINUE WHEN room <= 0;
@@ -362,20 +382,23 @@ BEGIN
     CONTINUE WHEN got = 0;
     taken := taken + got;
     IF lim.rate_limit IS NOT NULL THEN
-      recent := recent || array_fill(clock, ARRAY[got]);
+      recent := recent || clock;
+      recent_counts := recent_counts || got;
       IF lim.rate_per_group THEN
-        UPDATE flow_groups AS fg SET rate_starts = recent, served = nextval('flow_served')
+        UPDATE flow_groups AS fg
+        SET rate_starts = recent, rate_counts = recent_counts, served = nextval('flow_served')
         WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key;
         CONTINUE;
       END IF;
-      UPDATE flow_limits AS l SET rate_starts = recent WHERE l.queue = for_queue AND l.name = g.name;
+      UPDATE flow_limits AS l SET rate_starts = recent, rate_counts = recent_counts
+      WHERE l.queue = for_queue AND l.name = g.name;
     END IF;
     UPDATE flow_groups AS fg SET served = nextval('flow_served')
     WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key;
   END LOOP;
   IF held THEN
     id := NULL;
-    wake_in_ms := greatest(extract(epoch FROM wake_at - clock) * 1000, 0);
+    wake_in_ms := greatest(extract(epoch FROM wake_at - coalesce(at, clock_timestamp())) * 1000, 0);
     RETURN NEXT;
   END IF;
 END
@@ -559,12 +582,15 @@ CREATE VIEW flow_status AS
            count(*) FILTER (WHERE t.state = 'ready') AS ready,
            count(*) FILTER (WHERE t.state = 'running') AS running,
            count(*) FILTER (WHERE t.state = 'scheduled') AS scheduled,
-           (SELECT count(*) FROM unnest(CASE WHEN lim.rate_per_group THEN fg.rate_starts ELSE lim.rate_starts END) AS s
-            WHERE s > now() - lim.rate_period) AS recent_starts
+           (SELECT coalesce(sum(x.c), 0)
+            FROM unnest(CASE WHEN lim.rate_per_group THEN fg.rate_starts ELSE lim.rate_starts END,
+                        CASE WHEN lim.rate_per_group THEN fg.rate_counts ELSE lim.rate_counts END) AS x(s, c)
+            WHERE x.s > now() - lim.rate_period) AS recent_starts
     FROM flow_groups AS fg
     LEFT JOIN flow_limits AS lim ON lim.queue = fg.queue AND lim.name = fg.name
     LEFT JOIN tasks AS t ON t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key
-    GROUP BY fg.queue, fg.name, fg.group_key, fg.rate_starts, lim.rate_per_group, lim.rate_starts, lim.rate_period
+    GROUP BY fg.queue, fg.name, fg.group_key, fg.rate_starts, fg.rate_counts,
+             lim.rate_per_group, lim.rate_starts, lim.rate_counts, lim.rate_period
   ) AS s
   LEFT JOIN flow_limits AS l ON l.queue = s.queue AND l.name = s.name;
 
