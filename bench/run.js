@@ -18,6 +18,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { redactUrl } from '../dist/config.js';
+import { measureFlow } from './flow.js';
 import { now, sleep } from './harness.js';
 import { measurePinned } from './pinned.js';
 import { measureProcesses } from './processes.js';
@@ -66,6 +67,8 @@ const FULL = {
   },
   /** @type {import('./processes.js').ProcessesScale} */
   processes: { counts: [1, 2, 4, 8], concurrency: 10 },
+  /** @type {import('./flow.js').FlowScale} */
+  flow: { backlog: 20_000, samples: 20, spacingMs: 100, capMs: 30_000 },
 };
 /** @type {typeof FULL} */
 const QUICK = {
@@ -83,6 +86,7 @@ const QUICK = {
   pgbenchSeconds: 2,
   pgbenchInitialRows: 200_000,
   pinned: { ...FULL.pinned, beforeS: 5, pinS: 10, afterS: 5, sampleS: 2.5, drainCapMs: 10_000 },
+  flow: { backlog: 2_000, samples: 5, spacingMs: 50, capMs: 10_000 },
 };
 /** Concurrency of the idle worker in the latency and lateness measures. */
 const IDLE_CONCURRENCY = 10;
@@ -250,6 +254,25 @@ function defineCases(scale) {
       concurrency: scale.processes.concurrency,
       rows: processesRows(scale),
       run: async (subject, s) => processesResult(await measureProcesses(subject, subject.ctx, s), s),
+    },
+    {
+      key: 'flow',
+      only: ['pgtq'],
+      concurrency: 10,
+      rows: [
+        row('flowPlain', `flow control: process ${n}, c = 10, plain tasks (paired run)`),
+        row('flowGroups', `flow control: process ${n}, c = 10, 1,000 groups, groupConcurrency 5`),
+        row('flowRate', `flow control: process ${n}, c = 10, rateLimit 100,000/s (not binding)`),
+        row(
+          'flowBehindPlainP50',
+          `pickup of a task pushed behind ${fmtInt(scale.flow.backlog)} plain tasks (FIFO), p50`,
+          'ms',
+          false,
+        ),
+        row('flowBehindGroupP50', 'pickup of a new group’s task behind a group of as many, p50', 'ms', false),
+        row('flowBehindGroupP99', 'pickup of a new group’s task behind a group of as many, p99', 'ms', false),
+      ],
+      run: (subject, s) => measureFlow(subject, s, (key, result) => processResult(key, result, s)),
     },
     {
       key: 'bareSql',

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { renderSql } from '../../dist/db/sql-files.js';
 import { PgTq } from '../../dist/index.js';
+import { SAMPLE_BASE } from '../flow.js';
 import { cleanUp, dropSchema, now, quoteIdent, WorkerSubject } from '../harness.js';
 
 export const name = 'pgtq';
@@ -33,11 +34,30 @@ export function create(ctx) {
   return new PgTqSubject(ctx);
 }
 
+/**
+ * The tasks of the flow-control measure (bench/flow.js), by kind: the handler's name and options,
+ * and the push options of task i.
+ * @type {Record<string, { name: string, options: object, push: (i: number) => object, slow?: boolean }>}
+ */
+const FLOW = {
+  groups: { name: 'noop_groups', options: { groupConcurrency: 5 }, push: (i) => ({ group: `g${i % 1000}` }) },
+  rate: { name: 'noop_rate', options: { rateLimit: { limit: 100_000, periodMs: 1000 } }, push: () => ({}) },
+  slow: { name: 'slow', options: {}, push: () => ({}), slow: true },
+  slowGrouped: {
+    name: 'slow_grouped',
+    options: {},
+    push: (i) => ({ group: i >= SAMPLE_BASE ? `small${i}` : 'big' }),
+    slow: true,
+  },
+};
+
 class PgTqSubject extends WorkerSubject {
   /** @type {PgTq | undefined} */
   #q;
   /** @type {any} */
   #handler;
+  /** What pushRange and pushSample push: the plain no-op task, or a kind of FLOW. */
+  #pushAs = { name: TASK, push: (/** @type {number} */ _i) => ({}) };
   /** @type {{ start(): Promise<unknown>, stop(): Promise<unknown> }[]} */
   #services = [];
 
@@ -74,9 +94,32 @@ class PgTqSubject extends WorkerSubject {
 
   /** @param {number} start @param {number} end */
   pushRange(start, end) {
+    const { name, push } = this.#pushAs;
     const tasks = [];
-    for (let i = start; i < end; i++) tasks.push({ name: TASK, args: [i] });
+    for (let i = start; i < end; i++) tasks.push({ name, args: [i], ...push(i) });
     return this.#queue.pushMany(tasks);
+  }
+
+  /**
+   * Makes pushRange and pushSample push tasks of `kind` (null: the plain no-op task), registering
+   * its handler on first use; a worker started after this runs it.
+   * @param {keyof typeof FLOW | null} kind
+   */
+  useFlow(kind) {
+    const flow = kind ? FLOW[kind] : undefined;
+    if (flow && !this.#queue.handlers.has(flow.name)) {
+      const recorder = this.recorder;
+      this.#queue.handler({ name: flow.name, ...flow.options }, async (/** @type {number} */ i) => {
+        recorder.hit(i);
+        if (flow.slow && i < SAMPLE_BASE) await new Promise((resolve) => setTimeout(resolve, 2));
+      });
+    }
+    this.#pushAs = flow ?? { name: TASK, push: () => ({}) };
+  }
+
+  /** One task of the current kind (see useFlow). @param {number} i */
+  pushSample(i) {
+    return this.#queue.push(this.#pushAs.name, [i], this.#pushAs.push(i));
   }
 
   /**
@@ -193,10 +236,10 @@ class PgTqSubject extends WorkerSubject {
       const loop = async (/** @type {pg.Client} */ client, /** @type {number} */ k) => {
         for (;;) {
           const leaseId = randomUUID();
-          // $1 queue, $2 names, $3 limit, $4 lease id, $5 lease ms, $6 worker id, $7 now
+          // $1 queue, $2 names, $3 limit, $4 lease id, $5 lease ms, $6 worker id, $7 now, $8 flow limit
           const { rows } = await client.query({
             ...claim,
-            values: [QUEUE, null, batch, leaseId, 60_000, `bench-bare-sql-${k}`, null],
+            values: [QUEUE, null, batch, leaseId, 60_000, `bench-bare-sql-${k}`, null, batch],
           });
           if (rows.length === 0) return;
           const outcomes = rows.map((row) => ({ id: row.id, lease_id: leaseId, state: 'succeeded' }));

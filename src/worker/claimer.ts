@@ -19,6 +19,8 @@ export class Claimer extends PeriodicService {
   readonly #options: ResolvedWorkerOptions;
   readonly #workerId: string;
   readonly #prefetch: number;
+  /** Whether a handler of the queue has a rate limit (see flowLimit below). */
+  readonly #rateLimited: boolean;
   /**
    * Whether flow-control limits held ready tasks back at the last claim: then a
    * task finishing anywhere (see Worker) may free a group's slot, and a rate
@@ -43,6 +45,7 @@ export class Claimer extends PeriodicService {
     this.#options = options;
     this.#workerId = options.workerId;
     this.#prefetch = options.prefetch ?? 20 * options.concurrency;
+    this.#rateLimited = [...runtime.handlers.values()].some((handler) => handler.options.rateLimit);
   }
 
   /** Claims until the slots and the room ahead are full, or the queue has no more. */
@@ -61,8 +64,8 @@ export class Claimer extends PeriodicService {
         queue: this.#runtime.queue,
         names: [...this.#runtime.handlers.keys()],
         limit: room,
-        // A task with a group only for a free slot: a rate limit counts it as started.
-        flowLimit: Math.max(0, concurrency - runner.active - runner.waiting.size),
+        // Under a rate limit, a task with a group only for a free slot: the limit counts it as started.
+        flowLimit: this.#rateLimited ? Math.max(0, concurrency - runner.active - runner.waiting.size) : room,
         leaseId,
         leaseMs: this.#options.leaseMs,
         workerId: this.#workerId,
