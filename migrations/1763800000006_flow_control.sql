@@ -20,8 +20,11 @@ ALTER TABLE finished_tasks ADD COLUMN group_key text;
 -- claim_flow: a group's next ready tasks, and the distinct groups with ready tasks.
 CREATE INDEX tasks_group_ready_idx ON tasks (queue, name, group_key, priority DESC, run_at, id)
   WHERE state = 'ready' AND group_key IS NOT NULL;
--- A group's running tasks (its concurrency), and whether it has any task at all.
-CREATE INDEX tasks_group_idx ON tasks (queue, name, group_key, state) WHERE group_key IS NOT NULL;
+-- A group's running tasks (its concurrency), and its scheduled ones. Not its
+-- ready ones: a claim of a group's next tasks must find tasks_group_ready_idx,
+-- in their order, even when the planner knows nothing of the table yet.
+CREATE INDEX tasks_group_idx ON tasks (queue, name, group_key, state)
+  WHERE group_key IS NOT NULL AND state <> 'ready';
 -- A running task by its key, for a push that supersedes it.
 CREATE INDEX tasks_running_key_idx ON tasks (queue, key) WHERE key IS NOT NULL AND state = 'running';
 -- Tasks past their time to live, for expire_tasks.
@@ -261,142 +264,227 @@ LANGUAGE sql SET search_path FROM CURRENT AS $$
 $$;
 
 -- Claims up to `wanted` ready tasks with a group, as task_claim_many does for the
--- others, within their limits. Groups are taken highest head priority first,
--- then least recently served, so that a group with many tasks takes its turn
--- with the others instead of before them.
--- When a group's ready tasks were held back by a limit, a last row with a null
--- id says so: its wake_in_ms is when a rate limit lets the next one start (null
--- when only concurrency held them: a finish frees a slot, and notifies).
+-- others, within their limits, in a few statements whatever the number of groups:
+-- 1. pick the groups to serve: those with ready tasks, not paused, not at their
+--    concurrency in this snapshot; highest head priority first, then least
+--    recently served, so that a group with many tasks takes its turn with the
+--    others instead of before them;
+-- 2. lock their rows (SKIP LOCKED: a group another claim is taking from is left
+--    to it), then the rows of the names whose rate limit their groups share
+--    (waited for, in name order; no claim waits for anything else meanwhile);
+-- 3. in a new snapshot, so that every claim of those groups has committed or
+--    waits: each group's budget (its free slots, its or its name's rate room,
+--    its ready tasks), its tasks within that budget and `wanted`, and the starts
+--    recorded.
+-- When tasks with a group were left ready, a last row with a null id says so:
+-- its wake_in_ms is when a rate limit may let the next one start (null: when a
+-- task finishes, which frees a slot and notifies).
 CREATE FUNCTION claim_flow(
   for_queue text, names text[], wanted integer, lease uuid, lease_ms integer, worker text, at timestamptz DEFAULT NULL
 ) RETURNS TABLE (id text, queue text, name text, args jsonb, priority integer, attempts integer,
                  max_attempts integer, key text, group_key text, run_at_s float8, lease_expires_at timestamptz,
                  wake_in_ms float8)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-#variable_conflict use_variable
+LANGUAGE plpgsql SET search_path FROM CURRENT
+-- Every lookup here is by a full key, best served by its index: without
+-- statistics (flow_groups fills fast, and is small), the planner would rather
+-- scan a whole queue's groups for each one.
+SET enable_seqscan = off SET enable_bitmapscan = off AS $$
+#variable_conflict use_column
 DECLARE
-  g record;
-  lim flow_limits;
+  chosen_names text[];
+  chosen_groups text[];
+  chosen_limited boolean[];
+  locked flow_groups[];
   clock timestamptz;
-  room integer;
-  running integer;
-  recent timestamptz[];
-  recent_counts integer[];
-  used integer;
-  taken integer := 0;
-  got integer;
-  held boolean := false;
+  taken integer;
   wake_at timestamptz;
 BEGIN
   IF wanted <= 0 OR EXISTS (SELECT FROM paused AS p WHERE p.queue = for_queue AND p.name = '') THEN
     RETURN;
   END IF;
-  FOR g IN
-    -- The distinct groups with ready tasks, each with its head, found by skipping
-    -- from one group to the next in the index instead of reading every task.
-    WITH RECURSIVE heads AS (
-      (SELECT t.name, t.group_key, t.priority FROM tasks AS t
-       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-       ORDER BY t.name, t.group_key, t.priority DESC, t.run_at, t.id LIMIT 1)
-      UNION ALL
-      SELECT next.* FROM heads AS h, LATERAL (
-        SELECT t.name, t.group_key, t.priority FROM tasks AS t
-        WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-          AND (t.name, t.group_key) > (h.name, h.group_key)
-        ORDER BY t.name, t.group_key, t.priority DESC, t.run_at, t.id LIMIT 1) AS next
-    )
-    SELECT h.name, h.group_key FROM heads AS h
-    JOIN flow_groups AS fg ON fg.queue = for_queue AND fg.name = h.name AND fg.group_key = h.group_key
-    WHERE (names IS NULL OR h.name = ANY (names))
-      AND NOT EXISTS (SELECT FROM paused AS p WHERE p.queue = for_queue AND p.name = h.name)
-    ORDER BY h.priority DESC, fg.served
-  LOOP
-    EXIT WHEN taken >= wanted;
-    PERFORM FROM flow_groups AS fg
-    WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key
-    FOR NO KEY UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
-      -- Another claim is taking from this group; it may leave tasks it has no
-      -- room for, so look again soon.
-      held := true;
-      wake_at := least(wake_at, clock_timestamp() + interval '20 ms');
-      CONTINUE;
-    END IF;
-    room := wanted - taken;
-    SELECT * INTO lim FROM flow_limits AS l WHERE l.queue = for_queue AND l.name = g.name;
-    IF lim.rate_limit IS NOT NULL AND NOT lim.rate_per_group THEN
-      -- The name's rate is shared by its groups: its row is the lock, waited for
-      -- (for a moment: no claim waits for anything while it holds it).
-      SELECT * INTO lim FROM flow_limits AS l WHERE l.queue = for_queue AND l.name = g.name
-      FOR NO KEY UPDATE;
-    END IF;
-    -- Read after the locks: every claim of this group has committed or waits.
-    clock := coalesce(at, clock_timestamp());
-    IF lim.group_concurrency IS NOT NULL THEN
-      SELECT count(*) INTO running FROM tasks AS t
-      WHERE t.queue = for_queue AND t.name = g.name AND t.group_key = g.group_key AND t.state = 'running';
-      room := least(room, lim.group_concurrency - running);
-    END IF;
-    IF lim.rate_limit IS NOT NULL THEN
-      IF lim.rate_per_group THEN
-        SELECT fg.rate_starts, fg.rate_counts INTO recent, recent_counts FROM flow_groups AS fg
-        WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key;
-      ELSE
-        recent := lim.rate_starts;
-        recent_counts := lim.rate_counts;
-      END IF;
-      -- The claims still in the window, oldest first.
-      SELECT coalesce(array_agg(x.s ORDER BY x.s), '{}'), coalesce(array_agg(x.c ORDER BY x.s), '{}'),
-             coalesce(sum(x.c), 0)
-      INTO recent, recent_counts, used
-      FROM unnest(recent, recent_counts) AS x(s, c) WHERE x.s > clock - lim.rate_period;
-      IF used >= lim.rate_limit THEN
-        -- The oldest claim whose leaving the window makes room for one more.
-        wake_at := least(wake_at, (
-          SELECT min(w.s) + lim.rate_period FROM (
-            SELECT x.s, sum(x.c) OVER (ORDER BY x.ord) AS upto
-            FROM unnest(recent, recent_counts) WITH ORDINALITY AS x(s, c, ord)) AS w
-          WHERE used - w.upto < lim.rate_limit));
-      END IF;
-      room := least(room, lim.rate_limit - used);
-    END IF;
-    held := held OR room <= 0;
-    CONTINUE WHEN room <= 0;
+  SELECT coalesce(array_agg(c.name ORDER BY c.ord), '{}'), coalesce(array_agg(c.group_key ORDER BY c.ord), '{}'),
+         coalesce(array_agg(c.limited ORDER BY c.ord), '{}')
+  INTO chosen_names, chosen_groups, chosen_limited
+  FROM (
+    SELECT o.*, sum(coalesce(o.free, wanted)) OVER (ORDER BY o.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+    FROM (
+      SELECT g.*, row_number() OVER (ORDER BY g.priority DESC, g.served) AS ord
+      FROM (
+        -- The distinct groups with ready tasks, each with its head, found by
+        -- skipping from one group to the next in the index instead of reading
+        -- every task.
+        WITH RECURSIVE heads AS (
+          (SELECT t.name, t.group_key, t.priority FROM tasks AS t
+           WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+           ORDER BY t.name, t.group_key, t.priority DESC, t.run_at, t.id LIMIT 1)
+          UNION ALL
+          SELECT next.* FROM heads AS h, LATERAL (
+            SELECT t.name, t.group_key, t.priority FROM tasks AS t
+            WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+              AND (t.name, t.group_key) > (h.name, h.group_key)
+            ORDER BY t.name, t.group_key, t.priority DESC, t.run_at, t.id LIMIT 1) AS next
+        )
+        SELECT h.name, h.group_key, h.priority, l.name IS NOT NULL AS limited,
+               -- by a lookup per group, not a join, which the planner may make a scan of
+               -- the queue's groups per group while it knows nothing of the table
+               (SELECT fg.served FROM flow_groups AS fg
+                WHERE fg.queue = for_queue AND fg.name = h.name AND fg.group_key = h.group_key) AS served,
+               -- its free slots in this snapshot (only the count under the lock decides)
+               least(wanted, l.group_concurrency - (
+                 SELECT count(*) FROM tasks AS t
+                 WHERE t.queue = for_queue AND t.name = h.name AND t.group_key = h.group_key
+                   AND t.state = 'running')) AS free
+        FROM heads AS h
+        LEFT JOIN flow_limits AS l ON l.queue = for_queue AND l.name = h.name
+        WHERE (names IS NULL OR h.name = ANY (names))
+          AND NOT EXISTS (SELECT FROM paused AS p WHERE p.queue = for_queue AND p.name = h.name)
+      ) AS g
+      WHERE g.free IS NULL OR g.free > 0
+    ) AS o
+  ) AS c
+  -- as many groups as `wanted` needs, by their free slots
+  WHERE coalesce(c.before, 0) < wanted;
+  -- The groups of names with limits are locked; those of names without need no
+  -- lock (any number of claims may take from them at once, as from plain tasks).
+  locked := ARRAY(
+    SELECT ROW(fg.*)::flow_groups
+    FROM unnest(chosen_names, chosen_groups, chosen_limited) WITH ORDINALITY AS c(name, group_key, limited, ord)
+    -- A lookup per group, as above (OFFSET 0 keeps it one).
+    CROSS JOIN LATERAL (SELECT * FROM flow_groups AS g
+                        WHERE g.queue = for_queue AND g.name = c.name AND g.group_key = c.group_key
+                        OFFSET 0) AS fg
+    WHERE c.limited
+    ORDER BY c.ord
+    FOR NO KEY UPDATE OF fg SKIP LOCKED) || ARRAY(
+    SELECT ROW(fg.*)::flow_groups
+    FROM unnest(chosen_names, chosen_groups, chosen_limited) AS c(name, group_key, limited)
+    CROSS JOIN LATERAL (SELECT * FROM flow_groups AS g
+                        WHERE g.queue = for_queue AND g.name = c.name AND g.group_key = c.group_key
+                        OFFSET 0) AS fg
+    WHERE NOT c.limited);
+  PERFORM FROM flow_limits AS l
+  WHERE l.queue = for_queue AND l.name IN (SELECT g.name FROM unnest(locked) AS g)
+    AND l.rate_limit IS NOT NULL AND NOT l.rate_per_group
+  ORDER BY l.name
+  FOR NO KEY UPDATE;
+  clock := coalesce(at, clock_timestamp());
 
-    RETURN QUERY
-    WITH picked AS (
+  RETURN QUERY
+  WITH served AS (
+    SELECT g.name, g.group_key, g.rate_starts, g.rate_counts, c.ord, l.name IS NOT NULL AS limited,
+           l.group_concurrency, l.rate_limit, l.rate_period, coalesce(l.rate_per_group, false) AS rate_per_group,
+           l.rate_starts AS name_starts, l.rate_counts AS name_counts
+    FROM unnest(locked) AS g
+    JOIN unnest(chosen_names, chosen_groups) WITH ORDINALITY AS c(name, group_key, ord)
+      ON c.name = g.name AND c.group_key = g.group_key
+    LEFT JOIN flow_limits AS l ON l.queue = for_queue AND l.name = g.name
+  ), slots AS (
+    SELECT s.*,
+           least(
+             s.group_concurrency - (SELECT count(*) FROM tasks AS t
+                                    WHERE t.queue = for_queue AND t.name = s.name
+                                      AND t.group_key = s.group_key AND t.state = 'running'),
+             s.rate_limit - (SELECT coalesce(sum(x.c), 0) FROM unnest(
+                               CASE WHEN s.rate_per_group THEN s.rate_starts ELSE s.name_starts END,
+                               CASE WHEN s.rate_per_group THEN s.rate_counts ELSE s.name_counts END) AS x(st, c)
+                             WHERE x.st > clock - s.rate_period),
+             wanted)::integer AS free
+    FROM served AS s
+  ), budget AS (
+    -- and no more than its ready tasks, counted no further than that
+    SELECT s.*, least(s.free, (SELECT count(*) FROM (SELECT FROM tasks AS t
+                                                     WHERE t.queue = for_queue AND t.name = s.name
+                                                       AND t.group_key = s.group_key AND t.state = 'ready'
+                                                     LIMIT greatest(s.free, 0)) AS ready))::integer AS room
+    FROM slots AS s
+  ), capped AS (
+    -- Within `wanted` in all, and within a rate its name's groups share.
+    SELECT b.*,
+           greatest(0, least(
+             b.room,
+             wanted - coalesce(sum(greatest(b.room, 0)) OVER (ORDER BY b.ord ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                                AND 1 PRECEDING), 0),
+             CASE WHEN b.rate_limit IS NOT NULL AND NOT b.rate_per_group
+                  THEN b.room - coalesce(sum(greatest(b.room, 0)) OVER (PARTITION BY b.name ORDER BY b.ord
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                  ELSE b.room END))::integer AS n
+    FROM budget AS b
+  ), picked AS (
+    SELECT p.id FROM capped AS c CROSS JOIN LATERAL (
       SELECT t.id FROM tasks AS t
-      WHERE t.queue = for_queue AND t.name = g.name AND t.group_key = g.group_key AND t.state = 'ready'
+      WHERE t.queue = for_queue AND t.name = c.name AND t.group_key = c.group_key AND t.state = 'ready'
         AND (t.expires_at IS NULL OR t.expires_at > clock)
       ORDER BY t.priority DESC, t.run_at, t.id
-      LIMIT room
-      FOR UPDATE SKIP LOCKED
-    )
+      LIMIT c.n
+      FOR UPDATE SKIP LOCKED) AS p
+    WHERE c.n > 0
+  ), claimed AS (
     UPDATE tasks AS t
     SET state = 'running', attempts = t.attempts + 1, started_at = clock, lease_id = lease,
         lease_expires_at = clock + make_interval(secs => lease_ms / 1000.0), worker_id = worker
     WHERE t.id = ANY (ARRAY(SELECT picked.id FROM picked)) AND t.state = 'ready'
-    RETURNING t.id::text, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts, t.key, t.group_key,
-              extract(epoch FROM t.run_at)::float8, t.lease_expires_at, NULL::float8;
-    GET DIAGNOSTICS got = ROW_COUNT;
-    CONTINUE WHEN got = 0;
-    taken := taken + got;
-    IF lim.rate_limit IS NOT NULL THEN
-      recent := recent || clock;
-      recent_counts := recent_counts || got;
-      IF lim.rate_per_group THEN
-        UPDATE flow_groups AS fg
-        SET rate_starts = recent, rate_counts = recent_counts, served = nextval('flow_served')
-        WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key;
-        CONTINUE;
-      END IF;
-      UPDATE flow_limits AS l SET rate_starts = recent, rate_counts = recent_counts
-      WHERE l.queue = for_queue AND l.name = g.name;
-    END IF;
-    UPDATE flow_groups AS fg SET served = nextval('flow_served')
-    WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key;
-  END LOOP;
-  IF held THEN
+    RETURNING t.*
+  ), per_group AS (
+    SELECT c.name, c.group_key, count(*)::integer AS n FROM claimed AS c GROUP BY c.name, c.group_key
+  ), groups_updated AS (
+    -- Served: to the back of the turns; a rate per group records its starts.
+    UPDATE flow_groups AS fg
+    SET served = nextval('flow_served'),
+        rate_starts = CASE WHEN s.rate_per_group AND s.rate_limit IS NOT NULL
+                           THEN ARRAY(SELECT x.st FROM unnest(fg.rate_starts, fg.rate_counts) WITH ORDINALITY AS x(st, c, o)
+                                      WHERE x.st > clock - s.rate_period ORDER BY x.o) || clock
+                           ELSE fg.rate_starts END,
+        rate_counts = CASE WHEN s.rate_per_group AND s.rate_limit IS NOT NULL
+                           THEN ARRAY(SELECT x.c FROM unnest(fg.rate_starts, fg.rate_counts) WITH ORDINALITY AS x(st, c, o)
+                                      WHERE x.st > clock - s.rate_period ORDER BY x.o) || pg.n
+                           ELSE fg.rate_counts END
+    FROM per_group AS pg
+    JOIN served AS s ON s.name = pg.name AND s.group_key = pg.group_key AND s.limited
+    WHERE fg.queue = for_queue AND fg.name = pg.name AND fg.group_key = pg.group_key
+    RETURNING 1
+  ), names_updated AS (
+    -- A rate the name's groups share records its starts in the name's row.
+    UPDATE flow_limits AS l
+    SET rate_starts = ARRAY(SELECT x.st FROM unnest(l.rate_starts, l.rate_counts) WITH ORDINALITY AS x(st, c, o)
+                            WHERE x.st > clock - l.rate_period ORDER BY x.o) || clock,
+        rate_counts = ARRAY(SELECT x.c FROM unnest(l.rate_starts, l.rate_counts) WITH ORDINALITY AS x(st, c, o)
+                            WHERE x.st > clock - l.rate_period ORDER BY x.o) || pn.n
+    FROM (SELECT pg.name, sum(pg.n)::integer AS n FROM per_group AS pg GROUP BY pg.name) AS pn
+    WHERE l.queue = for_queue AND l.name = pn.name AND l.rate_limit IS NOT NULL AND NOT l.rate_per_group
+    RETURNING 1
+  )
+  SELECT c.id::text, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key,
+         extract(epoch FROM c.run_at)::float8, c.lease_expires_at, NULL::float8
+  FROM claimed AS c
+  -- Referenced, so that the starts are recorded before the rows are returned.
+  WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
+  GET DIAGNOSTICS taken = ROW_COUNT;
+  -- Groups without limits go to the back of the turns too, unless another claim
+  -- holds one (then that claim moves it).
+  UPDATE flow_groups AS fg SET served = nextval('flow_served')
+  FROM (SELECT c.name, c.group_key
+        FROM unnest(chosen_names, chosen_groups, chosen_limited) AS c(name, group_key, limited)
+        CROSS JOIN LATERAL (SELECT FROM flow_groups AS g
+                            WHERE g.queue = for_queue AND g.name = c.name AND g.group_key = c.group_key
+                            OFFSET 0 FOR NO KEY UPDATE SKIP LOCKED) AS free
+        WHERE NOT c.limited) AS x
+  WHERE fg.queue = for_queue AND fg.name = x.name AND fg.group_key = x.group_key;
+
+  IF taken < wanted AND EXISTS (
+       SELECT FROM tasks AS t
+       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+         AND (names IS NULL OR t.name = ANY (names))) THEN
+    -- When the oldest start still in a rate's window leaves it.
+    SELECT min(x.st + l.rate_period) INTO wake_at
+    FROM flow_limits AS l
+    CROSS JOIN LATERAL (
+      SELECT fg.rate_starts FROM flow_groups AS fg
+      WHERE l.rate_per_group AND fg.queue = l.queue AND fg.name = l.name
+      UNION ALL
+      SELECT l.rate_starts WHERE NOT l.rate_per_group) AS r
+    CROSS JOIN LATERAL unnest(r.rate_starts) AS x(st)
+    WHERE l.queue = for_queue AND l.rate_limit IS NOT NULL AND (names IS NULL OR l.name = ANY (names))
+      AND x.st > coalesce(at, clock_timestamp()) - l.rate_period;
     id := NULL;
     wake_in_ms := greatest(extract(epoch FROM wake_at - coalesce(at, clock_timestamp())) * 1000, 0);
     RETURN NEXT;
@@ -447,7 +535,11 @@ BEGIN
   locked := ARRAY(
     SELECT fg FROM flow_groups AS fg
     WHERE NOT EXISTS (SELECT FROM tasks AS t
-                      WHERE t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key)
+                      WHERE t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key
+                        AND t.state = 'ready')
+      AND NOT EXISTS (SELECT FROM tasks AS t
+                      WHERE t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key
+                        AND t.state <> 'ready')
     LIMIT max_count
     FOR UPDATE SKIP LOCKED);
   -- A new snapshot, taken under the locks: a push that held one has committed.
@@ -456,7 +548,11 @@ BEGIN
   LEFT JOIN flow_limits AS lim ON lim.queue = l.queue AND lim.name = l.name
   WHERE fg.queue = l.queue AND fg.name = l.name AND fg.group_key = l.group_key
     AND NOT EXISTS (SELECT FROM tasks AS t
-                    WHERE t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key)
+                    WHERE t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key
+                      AND t.state = 'ready')
+    AND NOT EXISTS (SELECT FROM tasks AS t
+                    WHERE t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key
+                      AND t.state <> 'ready')
     AND NOT EXISTS (SELECT FROM unnest(fg.rate_starts) AS s WHERE s > now() - lim.rate_period);
   GET DIAGNOSTICS removed = ROW_COUNT;
   RETURN removed;

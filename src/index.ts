@@ -1,5 +1,12 @@
-export { type CancelResult, isTaskId, type ProgressOptions, type TaskFilter } from './admin.js';
+export {
+  type CancelResult,
+  type FlowStatus,
+  isTaskId,
+  type ProgressOptions,
+  type TaskFilter,
+} from './admin.js';
 export type { Connection, ConnectionOptions } from './config.js';
+export type { FlowGroupRow, PausedRow } from './db/flow-statements.js';
 export type { Queryable } from './db/queryable.js';
 export type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
 export {

@@ -1,4 +1,4 @@
-import type { PgTq } from '../../pgtq.js';
+import type { PgTq } from '../../index.js';
 import { type Command, parseCommand, UsageError, withQueue } from '../common.js';
 
 /** `pgtq pause` and `pgtq resume`: the same flags, the opposite action. */

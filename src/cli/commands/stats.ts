@@ -1,4 +1,4 @@
-import type { FlowStatus } from '../../admin.js';
+import type { FlowStatus } from '../../index.js';
 import { type Command, openQueue, parseCommand, positiveInt, table } from '../common.js';
 
 /** At most this many held groups are listed; the rest are counted. */
