@@ -63,6 +63,9 @@ CREATE TABLE flow_groups (
 CREATE SEQUENCE flow_served AS bigint;
 
 -- A whole queue (name '') or one task name of it, paused: nothing starts.
+-- Readable by every role that may push: a push looks up its name's limits.
+GRANT SELECT ON flow_limits TO PUBLIC;
+
 CREATE TABLE paused (
   queue     text NOT NULL,
   name      text NOT NULL DEFAULT '',
@@ -77,12 +80,14 @@ BEGIN
   SELECT ring.last_value, t.id, t.queue, t.name, t.priority, t.run_at
   FROM added AS t, ready_segment AS ring
   WHERE t.state = 'ready' AND t.group_key IS NULL;
-  INSERT INTO flow_groups (queue, name, group_key)
-  SELECT DISTINCT queue, name, group_key FROM added WHERE group_key IS NOT NULL
-  ON CONFLICT DO NOTHING;
-  PERFORM FROM flow_groups AS g
-  WHERE (g.queue, g.name, g.group_key) IN (SELECT queue, name, group_key FROM added WHERE group_key IS NOT NULL)
-  FOR KEY SHARE;
+  IF EXISTS (SELECT FROM added WHERE group_key IS NOT NULL) THEN
+    INSERT INTO flow_groups (queue, name, group_key)
+    SELECT DISTINCT queue, name, group_key FROM added WHERE group_key IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    PERFORM FROM flow_groups AS g
+    WHERE (g.queue, g.name, g.group_key) IN (SELECT queue, name, group_key FROM added WHERE group_key IS NOT NULL)
+    FOR KEY SHARE;
+  END IF;
   RETURN NULL;
 END
 $$;
@@ -207,9 +212,13 @@ BEGIN
            coalesce(i.args, '[]') AS args, coalesce(i.priority, 0) AS priority,
            coalesce(i.run_at, clock) + make_interval(secs => coalesce(i.delay_ms, 0) / 1000.0) AS run_at,
            coalesce(i.max_attempts, 10) AS max_attempts, i.key,
-           task_group(i.queue, i.name, i.group_key, i.ttl_ms,
-                      coalesce(i.run_at, clock) + make_interval(secs => coalesce(i.delay_ms, 0) / 1000.0),
-                      clock + make_interval(secs => i.ttl_ms / 1000.0)) AS group_key,
+           -- task_group only for a task with flow options or limits: most have none
+           CASE WHEN i.group_key IS NOT NULL OR i.ttl_ms IS NOT NULL OR EXISTS (
+                  SELECT FROM flow_limits AS l WHERE l.queue = i.queue AND l.name = i.name)
+                THEN task_group(i.queue, i.name, i.group_key, i.ttl_ms,
+                                coalesce(i.run_at, clock) + make_interval(secs => coalesce(i.delay_ms, 0) / 1000.0),
+                                clock + make_interval(secs => i.ttl_ms / 1000.0))
+           END AS group_key,
            clock + make_interval(secs => i.ttl_ms / 1000.0) AS expires_at
     FROM ROWS FROM (jsonb_to_recordset(tasks) AS (
            queue text, name text, args jsonb, priority integer, run_at timestamptz, delay_ms bigint,

@@ -21,7 +21,12 @@ WITH clock AS (
          clock.now + make_interval(secs => $11::bigint / 1000.0) AS expires_at
   FROM clock
 ), grouped AS (
-  SELECT input.*, :schema.task_group($1, $2, $10::text, $11::bigint, run_at, expires_at) AS group_key
+  -- task_group only for a task with flow options or limits: most have none
+  SELECT input.*,
+         CASE WHEN $10::text IS NOT NULL OR $11::bigint IS NOT NULL OR EXISTS (
+                SELECT FROM :schema.flow_limits AS l WHERE l.queue = $1 AND l.name = $2)
+              THEN :schema.task_group($1, $2, $10::text, $11::bigint, run_at, expires_at)
+         END AS group_key
   FROM input
 ), inserted AS (
   INSERT INTO :schema.tasks (queue, name, args, state, priority, run_at, max_attempts, key, created_at,

@@ -34,6 +34,23 @@ export interface PausedRow {
   paused_at: Date;
 }
 
+/** The parameters of sql/task_push_one.sql, which task_push_replace.sql shares. */
+export function pushOneValues(task: PushInput, now: Date | null): unknown[] {
+  return [
+    task.queue,
+    task.name,
+    task.argsJson ?? JSON.stringify(task.args),
+    task.priority ?? null,
+    task.run_at ?? null,
+    task.delay_ms ?? null,
+    task.max_attempts ?? null,
+    task.key ?? null,
+    now,
+    task.group_key ?? null,
+    task.ttl_ms ?? null,
+  ];
+}
+
 /** The statements of flow control: limits, pauses, time to live. */
 export class FlowStatements extends SqlFiles {
   async setFlowLimits(db: Queryable, l: FlowLimitsInput): Promise<void> {
@@ -51,17 +68,7 @@ export class FlowStatements extends SqlFiles {
   /** One task with a key, in the place of the pending one with that key (see sql/task_push_replace.sql). */
   pushReplace(db: Queryable, task: PushInput, now: Date | null = null) {
     return this.run<{ id: string; inserted: boolean }>(db, 'task_push_replace', [
-      task.queue,
-      task.name,
-      task.argsJson ?? JSON.stringify(task.args),
-      task.priority ?? null,
-      task.run_at ?? null,
-      task.delay_ms ?? null,
-      task.max_attempts ?? null,
-      task.key ?? null,
-      now,
-      task.group_key ?? null,
-      task.ttl_ms ?? null,
+      ...pushOneValues(task, now),
       task.supersede === true,
     ]);
   }

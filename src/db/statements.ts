@@ -1,5 +1,5 @@
 import { defaultLimits, type PayloadLimits } from '../config.js';
-import { FlowStatements } from './flow-statements.js';
+import { FlowStatements, pushOneValues } from './flow-statements.js';
 import type { Queryable } from './queryable.js';
 import type {
   DueScheduleRow,
@@ -45,19 +45,7 @@ export class Statements extends FlowStatements {
 
   /** One task: the same rules as pushMany, in a cheaper statement (see sql/task_push_one.sql). */
   pushOne(db: Queryable, task: PushInput, now: Date | null = null) {
-    return this.run<{ id: string | null; inserted: boolean }>(db, 'task_push_one', [
-      task.queue,
-      task.name,
-      task.argsJson ?? JSON.stringify(task.args),
-      task.priority ?? null,
-      task.run_at ?? null,
-      task.delay_ms ?? null,
-      task.max_attempts ?? null,
-      task.key ?? null,
-      now,
-      task.group_key ?? null,
-      task.ttl_ms ?? null,
-    ]);
+    return this.run<{ id: string | null; inserted: boolean }>(db, 'task_push_one', pushOneValues(task, now));
   }
 
   async claimMany(db: Queryable, claim: ClaimInput, now: Date | null = null): Promise<Claimed> {
