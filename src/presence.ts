@@ -8,7 +8,7 @@ import { PeriodicService, retryWhileConnectionLost } from './service.js';
 /** A heartbeat holds this many intervals, so one late or lost beat does not count a process dead. */
 const BEATS_HELD = 3;
 /** Tries of the first beat when the connection is cut under it. */
-const START_ATTEMPTS = 4;
+const START_ATTEMPTS = 6;
 
 export interface PresenceOptions {
   statements: Statements;

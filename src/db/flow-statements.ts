@@ -4,7 +4,6 @@ import type { PushInput } from './task-rows.js';
 
 /** The limits of one task name, as stored (see set_flow_limits in migrations/). */
 export interface FlowLimitsInput {
-  queue: string;
   name: string;
   groupConcurrency: number | null;
   rateLimit: { limit: number; periodMs: number; perGroup: boolean } | null;
@@ -53,15 +52,15 @@ export function pushOneValues(task: PushInput, now: Date | null): unknown[] {
 
 /** The statements of flow control: limits, pauses, time to live. */
 export class FlowStatements extends SqlFiles {
-  async setFlowLimits(db: Queryable, l: FlowLimitsInput): Promise<void> {
-    const rate = l.rateLimit;
+  /** Sets the limits of task names of `queue` (removes them where both are null), in one statement. */
+  async setFlowLimits(db: Queryable, queue: string, limits: readonly FlowLimitsInput[]): Promise<void> {
     await this.run(db, 'flow_limits_set', [
-      l.queue,
-      l.name,
-      l.groupConcurrency,
-      rate?.limit ?? null,
-      rate?.periodMs ?? null,
-      rate?.perGroup ?? false,
+      queue,
+      limits.map((l) => l.name),
+      limits.map((l) => l.groupConcurrency),
+      limits.map((l) => l.rateLimit?.limit ?? null),
+      limits.map((l) => l.rateLimit?.periodMs ?? null),
+      limits.map((l) => l.rateLimit?.perGroup ?? false),
     ]);
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Claimed } from '../db/task-rows.js';
 import type { Runtime } from '../runtime.js';
 import { PeriodicService } from '../service.js';
+import { storeFlowLimits } from './flow-limits.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { TaskRunner } from './task-runner.js';
 
@@ -28,6 +29,8 @@ export class Claimer extends PeriodicService {
    */
   heldByLimits = false;
   #rateTimer: NodeJS.Timeout | undefined;
+  /** Whether the handlers' limits are stored: no claim before, as a claim must honour them. */
+  #limitsStored = false;
 
   constructor(
     runtime: Runtime,
@@ -50,6 +53,12 @@ export class Claimer extends PeriodicService {
 
   /** Claims until the slots and the room ahead are full, or the queue has no more. */
   protected override async pass(): Promise<void> {
+    if (!this.#limitsStored) {
+      // Here rather than at start: a connection cut under it fails this pass,
+      // which is tried again, not the worker's start.
+      await storeFlowLimits(this.#runtime);
+      this.#limitsStored = true;
+    }
     for (;;) {
       const concurrency = this.#options.concurrency;
       const runner = this.#runner;

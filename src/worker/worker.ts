@@ -7,7 +7,6 @@ import type { Runtime } from '../runtime.js';
 import { abortable, Service } from '../service.js';
 import { Claimer } from './claimer.js';
 import { Completer } from './completer.js';
-import { storeFlowLimits } from './flow-limits.js';
 import { Heartbeat } from './heartbeat.js';
 import {
   defaultPollIntervalMs,
@@ -122,7 +121,6 @@ export class Worker extends Service<WorkerEvents> {
       listener.onReconnect(() => this.#claimer.wake()),
     );
     await abortable(this.#presence.start(), signal);
-    await abortable(storeFlowLimits(this.#runtime), signal);
     await this.#heartbeat.start();
     await this.#claimer.start();
     this.emit('start');
