@@ -20,8 +20,8 @@ export class Claimer extends PeriodicService {
   readonly #options: ResolvedWorkerOptions;
   readonly #workerId: string;
   readonly #prefetch: number;
-  /** Whether a handler of the queue has a rate limit (see flowLimit below). */
-  readonly #rateLimited: boolean;
+  /** Whether a handler of the queue has a rate limit (see flowLimit below); read with the limits. */
+  #rateLimited = false;
   /**
    * Whether flow-control limits held ready tasks back at the last claim: then a
    * task finishing anywhere (see Worker) may free a group's slot, and a rate
@@ -48,7 +48,6 @@ export class Claimer extends PeriodicService {
     this.#options = options;
     this.#workerId = options.workerId;
     this.#prefetch = options.prefetch ?? 20 * options.concurrency;
-    this.#rateLimited = [...runtime.handlers.values()].some((handler) => handler.options.rateLimit);
   }
 
   /** Claims until the slots and the room ahead are full, or the queue has no more. */
@@ -57,6 +56,7 @@ export class Claimer extends PeriodicService {
       // Here rather than at start: a connection cut under it fails this pass,
       // which is tried again, not the worker's start.
       await storeFlowLimits(this.#runtime);
+      this.#rateLimited = [...this.#runtime.handlers.values()].some((handler) => handler.options.rateLimit);
       this.#limitsStored = true;
     }
     for (;;) {
