@@ -8,11 +8,12 @@
 -- flow control. A task name with limits (flow_limits, registered by the workers
 -- that run it) puts each of its tasks in a group, '' when the push names none.
 --
--- Exact across processes: a claim takes a group's row lock (FOR NO KEY UPDATE
--- SKIP LOCKED: a group another claim holds is skipped, not waited on), then, in
--- a new statement and so a new snapshot, counts the group's running tasks and
--- reads its recent starts. Every claim of the group has either committed before
--- the lock was granted, and is counted, or waits for a later turn.
+-- Exact across processes: a claim takes the row lock of each group whose name
+-- has limits (FOR NO KEY UPDATE SKIP LOCKED: a group another claim holds is
+-- skipped, not waited on), then, in a new statement and so a new snapshot,
+-- counts the group's running tasks and reads its recent starts. Every claim of
+-- the group has either committed before the lock was granted, and is counted, or
+-- waits for a later turn. See claim_flow below.
 
 ALTER TABLE tasks ADD COLUMN group_key text, ADD COLUMN expires_at timestamptz;
 ALTER TABLE finished_tasks ADD COLUMN group_key text;

@@ -73,10 +73,11 @@ export interface SchedulerEvents {
 /**
  * Promotes scheduled tasks when they come due (sleeping until the next one,
  * woken early by NOTIFY when an earlier one is pushed), fires cron schedules
- * (each fire time pushes a task due then, promoted like any other), rescues tasks of dead
- * workers, ends tasks past their time to live, turns the ready ring that claims search, compacts `tasks` after a long-held
- * snapshot made it grow, and keeps history partitions. Every statement is safe to run from
- * several schedulers at once, so running two is harmless.
+ * (each fire time pushes a task due then, promoted like any other), rescues tasks
+ * of dead workers, ends tasks past their time to live, turns the ready ring that
+ * claims search, compacts `tasks` after a long-held snapshot made it grow, and
+ * keeps history partitions. Every statement is safe to run from several
+ * schedulers at once, so running two is harmless.
  */
 export class Scheduler extends Service<SchedulerEvents> {
   readonly id: string;
