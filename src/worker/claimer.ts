@@ -22,12 +22,7 @@ export class Claimer extends PeriodicService {
   readonly #prefetch: number;
   /** Whether a handler of the queue has a rate limit (see flowLimit below); read with the limits. */
   #rateLimited = false;
-  /**
-   * Whether flow-control limits held ready tasks back at the last claim: then a
-   * task finishing anywhere (see Worker) may free a group's slot, and a rate
-   * limit's next start is woken for at its time rather than at the next poll.
-   */
-  heldByLimits = false;
+  #heldByLimits = false;
   #rateTimer: NodeJS.Timeout | undefined;
   /** Whether the handlers' limits are stored: no claim before, as a claim must honour them. */
   #limitsStored = false;
@@ -86,8 +81,17 @@ export class Claimer extends PeriodicService {
     }
   }
 
+  /**
+   * Whether flow-control limits held ready tasks back at the last claim: then a
+   * task finishing anywhere (see Worker) may free a group's slot, and a rate
+   * limit's next start is woken for at its time rather than at the next poll.
+   */
+  get heldByLimits(): boolean {
+    return this.#heldByLimits;
+  }
+
   #heldBack(held: Claimed['held']): void {
-    this.heldByLimits = held !== null;
+    this.#heldByLimits = held !== null;
     if (held?.wakeInMs == null || this.#rateTimer) return;
     this.#rateTimer = setTimeout(() => {
       this.#rateTimer = undefined;
