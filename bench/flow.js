@@ -26,7 +26,7 @@ export async function measureFlow(subject, s, processResult) {
     ['flowGroups', 'groups'],
     ['flowRate', 'rate'],
   ])) {
-    subject.useFlow(kind);
+    await subject.useFlow(kind);
     await subject.prepush(s.process, s.bulkBatch);
     results.push(processResult(key, await subject.process(s.process, 10, { capMs: s.processCapMs })));
     await subject.stopWorkers();
@@ -56,7 +56,7 @@ export async function measureFlow(subject, s, processResult) {
  * @param {FlowScale} scale
  */
 async function pickupBehind(subject, kind, { backlog, samples, spacingMs, capMs }) {
-  subject.useFlow(kind);
+  await subject.useFlow(kind);
   await subject.prepush(backlog, 1_000);
   const recorder = subject.recorder;
   for (let k = 0; k < samples; k++) recorder.starts.delete(SAMPLE_BASE + k);

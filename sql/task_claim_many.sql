@@ -11,9 +11,12 @@
 -- $5 integer      lease duration, ms
 -- $6 text         worker id
 -- $7 timestamptz  "now" (null in production)
--- $8 integer      at most this many tasks with a group (see claim_flow in
---                 migrations/), after the others: the worker's free slots, as a
---                 task under a rate limit should start when it is claimed
+-- $8 integer      the worker's free slots: tasks under a rate limit that is
+--                 nearly reached are claimed only for these (see claim_flow in
+--                 migrations/)
+-- $9 integer      how long, ms, a task under a rate limit may wait in the worker
+--                 before it starts; each such task is returned with
+--                 start_within_ms, and must go back to ready if not started by then
 -- Nothing is claimed from a paused queue or of a paused task name. A last row
 -- with a null id says that limits held tasks with a group back (see claim_flow).
 WITH async AS (
@@ -61,11 +64,11 @@ WITH async AS (
   -- costs less to read than a timestamp.
   RETURNING t.id::text AS id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts,
             t.key, t.group_key, extract(epoch FROM t.run_at)::float8 AS run_at_s, t.lease_expires_at,
-            NULL::float8 AS wake_in_ms
+            NULL::float8 AS start_within_ms, NULL::float8 AS wake_in_ms
 )
 SELECT * FROM plain
 UNION ALL
-SELECT f.* FROM :schema.claim_flow($1, $2::text[], least($8::integer, $3::integer - (SELECT count(*) FROM plain)::integer),
-                                    $4::uuid, $5::integer, $6, $7::timestamptz) AS f
+SELECT f.* FROM :schema.claim_flow($1, $2::text[], $3::integer - (SELECT count(*) FROM plain)::integer,
+                                    $8::integer, $9::integer, $4::uuid, $5::integer, $6, $7::timestamptz) AS f
 -- Without a group of the queue, claim_flow is not called at all.
 WHERE EXISTS (SELECT FROM :schema.flow_groups AS g WHERE g.queue = $1)

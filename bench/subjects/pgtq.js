@@ -102,10 +102,10 @@ class PgTqSubject extends WorkerSubject {
 
   /**
    * Makes pushRange and pushSample push tasks of `kind` (null: the plain no-op task), registering
-   * its handler on first use; a worker started after this runs it.
+   * its handler (and storing its limits) on first use; a worker started after this runs it.
    * @param {keyof typeof FLOW | null} kind
    */
-  useFlow(kind) {
+  async useFlow(kind) {
     const flow = kind ? FLOW[kind] : undefined;
     if (flow && !this.#queue.handlers.has(flow.name)) {
       const recorder = this.recorder;
@@ -113,6 +113,13 @@ class PgTqSubject extends WorkerSubject {
         recorder.hit(i);
         if (flow.slow && i < SAMPLE_BASE) await new Promise((resolve) => setTimeout(resolve, 2));
       });
+      // Stored before the tasks are pushed, as a worker deployed before its producers stores them:
+      // else the worker's first claim puts every task pushed so far in the group '', and is timed.
+      const { groupConcurrency = null, rateLimit } = /** @type {any} */ (flow.options);
+      await this.ctx.db.query(
+        `SELECT ${quoteIdent(SCHEMA)}.set_flow_limits($1, $2, $3, $4, make_interval(secs => $5 / 1000.0))`,
+        [QUEUE, flow.name, groupConcurrency, rateLimit?.limit ?? null, rateLimit?.periodMs ?? null],
+      );
     }
     this.#pushAs = flow ?? { name: TASK, push: () => ({}) };
   }

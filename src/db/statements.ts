@@ -49,8 +49,8 @@ export class Statements extends FlowStatements {
   }
 
   async claimMany(db: Queryable, claim: ClaimInput, now: Date | null = null): Promise<Claimed> {
-    const { queue, names, limit, flowLimit, leaseId, leaseMs, workerId } = claim;
-    const args = [queue, names, limit, leaseId, leaseMs, workerId, now, flowLimit ?? limit];
+    const { queue, names, limit, free, holdMs, leaseId, leaseMs, workerId } = claim;
+    const args = [queue, names, limit, leaseId, leaseMs, workerId, now, free ?? limit, holdMs ?? 0];
     const rows = await this.run<ClaimedRow & { wake_in_ms: number | null }>(db, 'task_claim_many', args);
     const last = rows.at(-1);
     if (last?.id !== null) return { tasks: rows, held: null };

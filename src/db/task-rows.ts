@@ -15,6 +15,8 @@ export interface ClaimedRow {
   /** run_at, in seconds since the epoch */
   run_at_s: number;
   lease_expires_at: Date;
+  /** Under a rate limit: start within this many ms of the claim, or give the task back (see sql/task_claim_many.sql). */
+  start_within_ms: number | null;
 }
 
 /** What one claim took, and whether flow-control limits held more back. */
@@ -126,8 +128,10 @@ export interface ClaimInput {
   /** The task names it has handlers for; null: any. */
   names: readonly string[] | null;
   limit: number;
-  /** At most this many of them with a group (flow control); @default limit */
-  flowLimit?: number;
+  /** The worker's free slots: tasks under a rate limit nearly reached are claimed only for these. @default limit */
+  free?: number;
+  /** How long a task under a rate limit may wait for a slot before it must go back, ms. @default 0 (none may) */
+  holdMs?: number;
   leaseId: string;
   leaseMs: number;
   workerId: string;

@@ -8,6 +8,11 @@ import type { TaskRunner } from './task-runner.js';
 
 /** How long a task claimed ahead should wait for a slot, at most, at the recent pace. */
 const PREFETCH_WAIT_MS = 50;
+/**
+ * How long a task under a rate limit claimed ahead may wait for a slot before it
+ * goes back: its claim counts in the rate's window for this much longer.
+ */
+const RATE_HOLD_MS = 500;
 
 /**
  * Claims ready tasks of the queue for the runner's free slots, plus a few ahead
@@ -20,8 +25,6 @@ export class Claimer extends PeriodicService {
   readonly #options: ResolvedWorkerOptions;
   readonly #workerId: string;
   readonly #prefetch: number;
-  /** Whether a handler of the queue has a rate limit (see flowLimit below); read with the limits. */
-  #rateLimited = false;
   #heldByLimits = false;
   #rateTimer: NodeJS.Timeout | undefined;
   /** Whether the handlers' limits are stored: no claim before, as a claim must honour them. */
@@ -51,7 +54,6 @@ export class Claimer extends PeriodicService {
       // Here rather than at start: a connection cut under it fails this pass,
       // which is tried again, not the worker's start.
       await storeFlowLimits(this.#runtime);
-      this.#rateLimited = [...this.#runtime.handlers.values()].some((handler) => handler.options.rateLimit);
       this.#limitsStored = true;
     }
     for (;;) {
@@ -64,17 +66,18 @@ export class Claimer extends PeriodicService {
       // While tasks wait, top up only once half the room is free, so that each claim takes many.
       if (runner.waiting.size > 0 && room * 2 < capacity) return;
       const leaseId = randomUUID();
+      const claimedAt = performance.now();
       const { tasks, held } = await this.#runtime.statements.claimMany(this.#runtime.pool, {
         queue: this.#runtime.queue,
         names: [...this.#runtime.handlers.keys()],
         limit: room,
-        // Under a rate limit, a task with a group only for a free slot: the limit counts it as started.
-        flowLimit: this.#rateLimited ? Math.max(0, concurrency - runner.active - runner.waiting.size) : room,
+        free: Math.max(0, concurrency - runner.active - runner.waiting.size),
+        holdMs: RATE_HOLD_MS,
         leaseId,
         leaseMs: this.#options.leaseMs,
         workerId: this.#workerId,
       });
-      runner.add(tasks, leaseId);
+      runner.add(tasks, leaseId, claimedAt);
       this.#heldBack(held);
       // A full batch suggests more are waiting.
       if (tasks.length < room) return;

@@ -21,6 +21,8 @@ export interface Running {
 export interface Waiting {
   row: ClaimedRow;
   leaseId: string;
+  /** Under a rate limit: not started by then (performance.now()), it goes back to ready. */
+  startBy?: number;
 }
 
 export interface TaskRunnerOptions {
@@ -63,11 +65,22 @@ export class TaskRunner {
     return this.#meanRunMs;
   }
 
-  /** Queues claimed rows (in the order of the claim index) and starts as many as slots allow. */
-  add(rows: ClaimedRow[], leaseId: string): void {
+  /**
+   * Queues claimed rows (in the order of the claim index) and starts as many as
+   * slots allow. Tasks under a rate limit go first: their claim counted as their
+   * start, so they must start within start_within_ms of `claimedAt`.
+   */
+  add(rows: ClaimedRow[], leaseId: string, claimedAt = performance.now()): void {
     // The claim picks by priority, then age, but returns rows in any order: start them in that order.
     rows.sort(claimOrder);
-    for (const row of rows) this.waiting.set(row.id, { row, leaseId });
+    const timed = rows.filter((row) => row.start_within_ms !== null);
+    const later = timed.length === 0 ? [] : [...this.waiting.values()].filter((w) => w.startBy === undefined);
+    for (const w of later) this.waiting.delete(w.row.id);
+    for (const row of timed) {
+      this.waiting.set(row.id, { row, leaseId, startBy: claimedAt + (row.start_within_ms ?? 0) });
+    }
+    for (const w of later) this.waiting.set(w.row.id, w);
+    for (const row of rows) if (row.start_within_ms === null) this.waiting.set(row.id, { row, leaseId });
     this.#startWaiting();
   }
 
@@ -79,15 +92,9 @@ export class TaskRunner {
   /** Gives the waiting tasks back to the queue, for other workers to run at once. */
   async releaseWaiting(): Promise<void> {
     if (this.waiting.size === 0) return;
-    const waiting = [...this.waiting.values()].map(({ row, leaseId }) => ({ id: row.id, lease_id: leaseId }));
+    const waiting = [...this.waiting.values()];
     this.waiting.clear();
-    const { statements, pool } = this.#options.runtime;
-    try {
-      await statements.releaseMany(pool, waiting);
-    } catch (error) {
-      // Their leases run out and they are rescued.
-      this.#options.emit('worker:error', asError(error));
-    }
+    await this.#giveBack(waiting);
   }
 
   /**
@@ -115,10 +122,26 @@ export class TaskRunner {
   }
 
   #startWaiting(): void {
-    for (const [id, { row, leaseId }] of this.waiting) {
-      if (this.#active >= this.#options.concurrency || !this.#accepting) return;
+    const late: Waiting[] = [];
+    for (const [id, waiting] of this.waiting) {
+      if (this.#active >= this.#options.concurrency || !this.#accepting) break;
       this.waiting.delete(id);
-      this.#start(row, leaseId);
+      if (waiting.startBy !== undefined && performance.now() > waiting.startBy) late.push(waiting);
+      else this.#start(waiting.row, waiting.leaseId);
+    }
+    if (late.length > 0) void this.#giveBack(late);
+  }
+
+  /** Sends tasks back to ready, for any worker to claim again: a failure leaves them to the rescuer. */
+  async #giveBack(tasks: Waiting[]): Promise<void> {
+    const { statements, pool } = this.#options.runtime;
+    try {
+      await statements.releaseMany(
+        pool,
+        tasks.map(({ row, leaseId }) => ({ id: row.id, lease_id: leaseId })),
+      );
+    } catch (error) {
+      this.#options.emit('worker:error', asError(error));
     }
   }
 

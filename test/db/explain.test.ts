@@ -89,6 +89,7 @@ it('claim merges the ready ring’s segments by index and takes its rows by posi
     'w',
     null,
     10,
+    500,
   ]);
   expect(indexes(claim)).toContain('ready_0_queue_priority_run_at_id_idx');
   expect(claim.some((node) => node['Node Type'] === 'Merge Append')).toBe(true);

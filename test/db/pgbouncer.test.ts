@@ -52,6 +52,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000004_ready_ring',
       '1763800000005_compact_tasks',
       '1763800000006_flow_control',
+      '1763800000007_flow_turns',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.

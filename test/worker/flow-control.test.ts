@@ -4,8 +4,9 @@ import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
 import { useServices } from '../helpers/services.js';
 
-// Flow control (migrations/1763800000006_flow_control.sql) through pop(), workers
-// and SQL, in one process. test/e2e/flow-control.test.ts runs it across processes.
+// Flow control (migrations/1763800000006_flow_control.sql, 1763800000007_flow_turns.sql)
+// through pop(), workers and SQL, in one process. test/e2e/flow-control.test.ts
+// runs it across processes.
 const db = await useTestSchema('pgtq_flow');
 const services = useServices();
 
@@ -120,6 +121,59 @@ describe('rateLimit', () => {
     expect(await q.length()).toBe(0);
   });
 
+  it('claims ahead of the free slots while the rate has room, each task to start within its hold; near the limit, only for free slots', async () => {
+    const q = db.queue('ahead');
+    await limit('ahead', 'call', null, '100/10 s');
+    await q.pushMany(Array.from({ length: 120 }, (_, n) => ({ name: 'call', args: [n] })));
+    const claim = (wanted: number, free: number) =>
+      db.rows<{ start_within_ms: number | null }>(
+        `SELECT start_within_ms FROM :schema.claim_flow('ahead', NULL, $1, $2, 300, gen_random_uuid(), 60000, 'w')
+         WHERE id IS NOT NULL`,
+        [wanted, free],
+      );
+    const ahead = await claim(20, 2);
+    expect(ahead.map((t) => t.start_within_ms)).toEqual(Array(20).fill(300));
+    // Counted until the period has passed after the last moment they may start.
+    const [entry] = await db.rows<{ ends_after_ms: number }>(
+      `SELECT (extract(epoch FROM l.rate_starts[1] - t.started_at) * 1000)::float8 AS ends_after_ms
+       FROM :schema.flow_limits AS l JOIN :schema.tasks AS t ON t.queue = l.queue AND t.state = 'running'
+       WHERE l.queue = 'ahead' LIMIT 1`,
+    );
+    expect(entry?.ends_after_ms).toBeGreaterThanOrEqual(300);
+    // 80 left in the window: not room for 90, so only the 3 free slots, to start at once.
+    expect(await claim(90, 3)).toHaveLength(3);
+    expect(await claim(200, 200)).toHaveLength(77);
+    expect(await claim(10, 10)).toHaveLength(0);
+  });
+
+  it('a task claimed ahead that cannot start within its hold goes back to ready, its attempt not spent', async () => {
+    const q = db.queue('hold');
+    const started: string[] = [];
+    q.handler({ name: 'call', rateLimit: { limit: 10_000, periodMs: 100 } }, async (kind: string) => {
+      started.push(kind);
+      if (kind === 'slow') await new Promise((resolve) => setTimeout(resolve, 400));
+    });
+    const released: string[] = [];
+    const release = q.statements.releaseMany.bind(q.statements);
+    q.statements.releaseMany = (client, held) => {
+      released.push(...held.map((task) => task.id));
+      return release(client, held);
+    };
+    await services.start(q.worker({ concurrency: 1 }));
+    // Short tasks first: at their pace, the worker claims ahead.
+    await q.pushMany(Array.from({ length: 30 }, () => ({ name: 'call', args: ['short'] })));
+    await waitFor(async () => started.length === 30, { timeoutMs: 10_000 });
+    // One holds the only slot for 400 ms; those claimed with it may wait 100 ms (the period) at most.
+    await q.pushMany(['slow', 'after', 'after', 'after'].map((kind) => ({ name: 'call', args: [kind] })));
+    await waitFor(async () => started.length === 34 && (await q.length()) === 0, { timeoutMs: 10_000 });
+    expect(released.length).toBeGreaterThan(0);
+    const history = await db.rows<{ attempts: number; state: string }>(
+      "SELECT attempts, state::text FROM :schema.finished_tasks WHERE queue = 'hold'",
+    );
+    expect(history).toHaveLength(34);
+    expect(history.every((task) => task.attempts === 1 && task.state === 'succeeded')).toBe(true);
+  });
+
   it('per group: each group has its own budget', async () => {
     const q = db.queue('rate-group');
     await db.rows("SELECT :schema.set_flow_limits('rate-group', 'report', NULL, 1, interval '1 hour', true)");
@@ -141,6 +195,23 @@ describe('fairness', () => {
     }
     // every small group within the first round of four groups
     expect(order.slice(0, 4).sort()).toEqual(['big', 's1', 's2', 's3']);
+  });
+
+  it('serves the highest priority first in every group, then the next priority, each in turn order', async () => {
+    const q = db.queue('fair-levels');
+    await q.pushMany([
+      ...['a', 'b', 'c'].map((group) => ({ name: 'job', args: [0], group })),
+      { name: 'job', args: [9], group: 'c', priority: 9 },
+      { name: 'job', args: [5], group: 'b', priority: 5 },
+    ]);
+    const claimed = await db.rows<{ group_key: string; priority: number }>(
+      "SELECT group_key, priority FROM :schema.claim_flow('fair-levels', NULL, 5, 5, 0, gen_random_uuid(), 60000, 'w')",
+    );
+    expect(claimed.slice(0, 2)).toEqual([
+      { group_key: 'c', priority: 9 },
+      { group_key: 'b', priority: 5 },
+    ]);
+    expect(claimed.slice(2).map((t) => t.priority)).toEqual([0, 0, 0]);
   });
 
   it('priority still wins over turns', async () => {
