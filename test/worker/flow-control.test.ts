@@ -165,13 +165,14 @@ describe('rateLimit', () => {
     await waitFor(async () => started.length === 30, { timeoutMs: 10_000 });
     // One holds the only slot for 400 ms; those claimed with it may wait 100 ms (the period) at most.
     await q.pushMany(['slow', 'after', 'after', 'after'].map((kind) => ({ name: 'call', args: [kind] })));
-    await waitFor(async () => started.length === 34 && (await q.length()) === 0, { timeoutMs: 10_000 });
+    const history = () =>
+      db.rows<{ attempts: number; state: string }>(
+        "SELECT attempts, state::text FROM :schema.finished_tasks WHERE queue = 'hold'",
+      );
+    await waitFor(async () => (await history()).length === 34, { timeoutMs: 10_000 });
+    expect(started).toHaveLength(34);
     expect(released.length).toBeGreaterThan(0);
-    const history = await db.rows<{ attempts: number; state: string }>(
-      "SELECT attempts, state::text FROM :schema.finished_tasks WHERE queue = 'hold'",
-    );
-    expect(history).toHaveLength(34);
-    expect(history.every((task) => task.attempts === 1 && task.state === 'succeeded')).toBe(true);
+    expect((await history()).every((task) => task.attempts === 1 && task.state === 'succeeded')).toBe(true);
   });
 
   it('per group: each group has its own budget', async () => {
