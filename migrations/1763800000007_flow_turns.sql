@@ -19,9 +19,73 @@
 -- worker's free slots, to start at once, so a rate that binds is used in full.
 -- Entries are rounded up to a fiftieth of the period and merged, so that a
 -- window holds at most some hundred of them however many claims it saw.
+--
+-- Weighted turns. flow_groups.served becomes a group's place in the turns (a
+-- pass, in stride scheduling's terms): a group served moves to the place of
+-- the first group of that claim's walk, plus 1 / its weight (flow_weights,
+-- default 1), so a group of weight 3 is served three turns to another's one.
+-- A group that had no tasks for a while comes back at the front, once.
 
--- The turn order of a queue's groups (served: least recently served first).
+-- Places in the turns (see above); every group starts level.
+ALTER TABLE flow_groups ALTER COLUMN served TYPE float8 USING 0;
+-- The turn order of a queue's groups.
 CREATE INDEX flow_groups_turn_idx ON flow_groups (queue, served);
+
+-- Weights of groups in the turns, by queue and group, whatever the task name.
+CREATE TABLE flow_weights (
+  queue     text NOT NULL,
+  group_key text NOT NULL,
+  weight    float8 NOT NULL CHECK (weight > 0 AND weight <= 1000),
+  PRIMARY KEY (queue, group_key)
+);
+
+-- Sets the weight of a group in its queue's turns (1, or null, removes it).
+CREATE FUNCTION set_group_weight(queue text, group_key text, weight float8) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_variable
+BEGIN
+  IF weight <= 0 OR weight > 1000 OR weight = 'NaN' THEN
+    RAISE EXCEPTION 'pgtq: the weight of group % must be more than 0 and at most 1000, got %', group_key, weight
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF coalesce(weight, 1) = 1 THEN
+    DELETE FROM flow_weights AS w WHERE w.queue = set_group_weight.queue AND w.group_key = set_group_weight.group_key;
+  ELSE
+    INSERT INTO flow_weights AS w (queue, group_key, weight) VALUES (queue, group_key, weight)
+    ON CONFLICT ON CONSTRAINT flow_weights_pkey DO UPDATE SET weight = EXCLUDED.weight;
+  END IF;
+END
+$$;
+
+-- flow_status, with each group's weight.
+CREATE OR REPLACE VIEW flow_status AS
+  SELECT s.queue, s.name, s.group_key, s.ready, s.running, s.scheduled,
+         l.group_concurrency, l.rate_limit, l.rate_period, coalesce(l.rate_per_group, false) AS rate_per_group,
+         s.recent_starts,
+         CASE
+           WHEN s.ready = 0 THEN NULL
+           WHEN EXISTS (SELECT FROM paused AS p WHERE p.queue = s.queue AND p.name IN ('', s.name)) THEN 'paused'
+           WHEN s.running >= l.group_concurrency THEN 'group_concurrency'
+           WHEN s.recent_starts >= l.rate_limit THEN 'rate_limit'
+         END AS held_by,
+         coalesce((SELECT w.weight FROM flow_weights AS w WHERE w.queue = s.queue AND w.group_key = s.group_key), 1)
+           AS weight
+  FROM (
+    SELECT fg.queue, fg.name, fg.group_key,
+           count(*) FILTER (WHERE t.state = 'ready') AS ready,
+           count(*) FILTER (WHERE t.state = 'running') AS running,
+           count(*) FILTER (WHERE t.state = 'scheduled') AS scheduled,
+           (SELECT coalesce(sum(x.c), 0)
+            FROM unnest(CASE WHEN lim.rate_per_group THEN fg.rate_starts ELSE lim.rate_starts END,
+                        CASE WHEN lim.rate_per_group THEN fg.rate_counts ELSE lim.rate_counts END) AS x(s, c)
+            WHERE x.s > now() - lim.rate_period) AS recent_starts
+    FROM flow_groups AS fg
+    LEFT JOIN flow_limits AS lim ON lim.queue = fg.queue AND lim.name = fg.name
+    LEFT JOIN tasks AS t ON t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key
+    GROUP BY fg.queue, fg.name, fg.group_key, fg.rate_starts, fg.rate_counts,
+             lim.rate_per_group, lim.rate_starts, lim.rate_counts, lim.rate_period
+  ) AS s
+  LEFT JOIN flow_limits AS l ON l.queue = s.queue AND l.name = s.name;
 -- The highest priority of a queue's ready tasks with a group. Then keyed as
 -- tasks_group_ready_idx, so that a group's tasks of one priority are found here
 -- in their order as directly as there, whichever index the planner picks.
@@ -87,6 +151,8 @@ DECLARE
   filled integer;
   walk refcursor;
   g record;
+  -- the place in the turns of the first group met: a group served goes behind it
+  front float8;
   clock timestamptz;
   taken integer;
   wake_at timestamptz;
@@ -121,10 +187,11 @@ BEGIN
     chosen_groups := '{}';
     chosen_limited := '{}';
     filled := 0;
+    front := NULL;
     -- A cursor fetched a row at a time: a FOR loop would read ahead in batches,
     -- and look up the heads of groups this claim does not need.
     OPEN walk FOR
-      SELECT fg.name, fg.group_key, array_position(limited_names, fg.name) IS NOT NULL AS limited,
+      SELECT fg.name, fg.group_key, fg.served, array_position(limited_names, fg.name) IS NOT NULL AS limited,
              -- its free slots in this snapshot (only the count under the lock decides)
              CASE WHEN concurrency[array_position(limited_names, fg.name)] IS NOT NULL
                   THEN concurrency[array_position(limited_names, fg.name)]
@@ -144,6 +211,7 @@ BEGIN
     LOOP
       FETCH walk INTO g;
       EXIT WHEN NOT FOUND;
+      front := coalesce(front, g.served);
       CONTINUE WHEN g.slots <= 0;
       -- A group of a name with limits is locked as it is met (SKIP LOCKED: one
       -- another claim is taking from is left to it, and the walk goes on). Those
@@ -263,10 +331,11 @@ BEGIN
         GROUP BY x.st) AS e
       GROUP BY pg.name, pg.group_key
     ), groups_updated AS (
-      -- Served, a group with limits goes to the back of the turns (see below for
-      -- the others), with its rate's entries if it has a rate of its own.
+      -- Served, a group with limits takes its next place in the turns (see below
+      -- for the others), with its rate's entries if it has a rate of its own.
       UPDATE flow_groups AS fg
-      SET served = nextval('flow_served'),
+      SET served = greatest(fg.served, front) + 1 / coalesce(
+            (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1),
           rate_starts = coalesce(e.starts, fg.rate_starts), rate_counts = coalesce(e.counts, fg.rate_counts)
       FROM per_group AS pg
       JOIN budget AS b ON b.name = pg.name AND b.group_key = pg.group_key AND b.limited
@@ -302,10 +371,12 @@ BEGIN
     -- Referenced, so that the entries are recorded before the rows are returned.
     WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
     GET DIAGNOSTICS taken = ROW_COUNT;
-    -- Groups without limits go to the back of the turns too, unless another claim
+    -- Groups without limits take their next place too, unless another claim
     -- holds one (then that claim moves it).
     IF false = ANY (chosen_limited) THEN
-      UPDATE flow_groups AS fg SET served = nextval('flow_served')
+      UPDATE flow_groups AS fg
+      SET served = greatest(fg.served, front) + 1 / coalesce(
+            (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1)
       FROM (SELECT c.name, c.group_key
             FROM unnest(chosen_names, chosen_groups, chosen_limited) AS c(name, group_key, limited)
             CROSS JOIN LATERAL (SELECT FROM flow_groups AS g
@@ -351,6 +422,36 @@ DROP FUNCTION claim_flow(text, text[], integer, integer, integer, uuid, integer,
 DROP FUNCTION rate_entry_end(timestamptz, interval);
 DROP INDEX tasks_group_priority_idx;
 DROP INDEX flow_groups_turn_idx;
+DROP VIEW flow_status;
+DROP FUNCTION set_group_weight(text, text, float8);
+DROP TABLE flow_weights;
+ALTER TABLE flow_groups ALTER COLUMN served TYPE bigint USING 0;
+CREATE VIEW flow_status AS
+  SELECT s.queue, s.name, s.group_key, s.ready, s.running, s.scheduled,
+         l.group_concurrency, l.rate_limit, l.rate_period, coalesce(l.rate_per_group, false) AS rate_per_group,
+         s.recent_starts,
+         CASE
+           WHEN s.ready = 0 THEN NULL
+           WHEN EXISTS (SELECT FROM paused AS p WHERE p.queue = s.queue AND p.name IN ('', s.name)) THEN 'paused'
+           WHEN s.running >= l.group_concurrency THEN 'group_concurrency'
+           WHEN s.recent_starts >= l.rate_limit THEN 'rate_limit'
+         END AS held_by
+  FROM (
+    SELECT fg.queue, fg.name, fg.group_key,
+           count(*) FILTER (WHERE t.state = 'ready') AS ready,
+           count(*) FILTER (WHERE t.state = 'running') AS running,
+           count(*) FILTER (WHERE t.state = 'scheduled') AS scheduled,
+           (SELECT coalesce(sum(x.c), 0)
+            FROM unnest(CASE WHEN lim.rate_per_group THEN fg.rate_starts ELSE lim.rate_starts END,
+                        CASE WHEN lim.rate_per_group THEN fg.rate_counts ELSE lim.rate_counts END) AS x(s, c)
+            WHERE x.s > now() - lim.rate_period) AS recent_starts
+    FROM flow_groups AS fg
+    LEFT JOIN flow_limits AS lim ON lim.queue = fg.queue AND lim.name = fg.name
+    LEFT JOIN tasks AS t ON t.queue = fg.queue AND t.name = fg.name AND t.group_key = fg.group_key
+    GROUP BY fg.queue, fg.name, fg.group_key, fg.rate_starts, fg.rate_counts,
+             lim.rate_per_group, lim.rate_starts, lim.rate_counts, lim.rate_period
+  ) AS s
+  LEFT JOIN flow_limits AS l ON l.queue = s.queue AND l.name = s.name;
 -- Claims up to `wanted` ready tasks with a group, as task_claim_many does for the
 -- others, within their limits, in a few statements whatever the number of groups:
 -- 1. pick the groups to serve: those with ready tasks, not paused, not at their

@@ -142,11 +142,11 @@ export class Admin {
     return this.#statements.queueLength(this.#db, this.#queue);
   }
 
-  pause(name?: string): Promise<boolean> {
+  async pause(name?: string): Promise<boolean> {
     return this.#statements.pauseQueue(this.#db, this.#queue, parseName(name));
   }
 
-  resume(name?: string): Promise<boolean> {
+  async resume(name?: string): Promise<boolean> {
     return this.#statements.resumeQueue(this.#db, this.#queue, parseName(name));
   }
 
@@ -159,6 +159,11 @@ export class Admin {
     return { paused, groups };
   }
 
+  async setGroupWeight(group: string, weight: number): Promise<void> {
+    parse(groupWeight, { group, weight }, 'group weight', ValidationError);
+    await this.#statements.setGroupWeight(this.#db, this.#queue, group, weight);
+  }
+
   async flush(options: ProgressOptions = {}): Promise<number> {
     return inBatches(
       BATCH,
@@ -167,6 +172,8 @@ export class Admin {
     );
   }
 }
+
+const groupWeight = z.object({ group: z.string().min(1).max(200), weight: z.number().gt(0).max(1000) });
 
 function parseName(name: string | undefined): string | null {
   return name === undefined ? null : parse(taskName, name, 'task name', ValidationError);

@@ -259,15 +259,18 @@ export class PgTq {
     return this.#admin.flow(options);
   }
 
+  /** A group's weight in the turns of this queue (a group of weight 3 takes 3 turns to another's 1). */
+  setGroupWeight(group: string, weight: number): Promise<void> {
+    return this.#admin.setGroupWeight(group, weight);
+  }
+
   /** Deletes this queue's pending tasks; running tasks and history stay. Returns how many. */
   flush(options: ProgressOptions = {}): Promise<number> {
     return this.#admin.flush(options);
   }
 
-  /**
-   * Resolves with the result of task `id` once it succeeds (from any process),
-   * woken by NOTIFY; rejects with TaskFailedError if it fails or is cancelled.
-   */
+  /** Resolves with task `id`'s result once it succeeds (in any process; woken by NOTIFY);
+   * rejects with TaskFailedError if it fails or is cancelled. */
   result<R = unknown>(id: string, options: ResultOptions = {}): Promise<R> {
     return this.#runtime.result<R>(id, options);
   }
@@ -279,10 +282,8 @@ export class PgTq {
     return this.#listener;
   }
 
-  /**
-   * Stops the workers and schedulers made by this instance (see Worker.stop), then
-   * closes the LISTEN connection and, if pgtq created it, the pool. Idempotent.
-   */
+  /** Stops this instance's workers and schedulers (see Worker.stop), then closes the LISTEN
+   * connection and, if pgtq created it, the pool. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

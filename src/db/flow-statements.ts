@@ -24,6 +24,8 @@ export interface FlowGroupRow {
   recent_starts: number;
   /** What holds its ready tasks back now. */
   held_by: 'paused' | 'group_concurrency' | 'rate_limit' | null;
+  /** Its weight in the turns (see set_group_weight). */
+  weight: number;
 }
 
 export interface PausedRow {
@@ -80,6 +82,10 @@ export class FlowStatements extends SqlFiles {
   async pruneFlowGroups(db: Queryable, limit: number): Promise<number> {
     const [row] = await this.run<{ pruned: number }>(db, 'flow_groups_prune', [limit]);
     return row?.pruned ?? 0;
+  }
+
+  async setGroupWeight(db: Queryable, queue: string, group: string, weight: number): Promise<void> {
+    await this.run(db, 'group_weight_set', [queue, group, weight]);
   }
 
   /** True if it was running and is now paused. */

@@ -215,6 +215,35 @@ describe('fairness', () => {
     expect(claimed.slice(2).map((t) => t.priority)).toEqual([0, 0, 0]);
   });
 
+  it("a group of weight 3 takes three turns to another group's one; the weight shows in flow()", async () => {
+    const q = db.queue('fair-weights');
+    await q.setGroupWeight('gold', 3);
+    await q.pushMany(
+      ['gold', 'basic'].flatMap((group) =>
+        Array.from({ length: 40 }, () => ({ name: 'job', args: [], group })),
+      ),
+    );
+    const served: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const task = await q.pop();
+      served.push(task?.group ?? '-');
+      await task?.complete();
+    }
+    expect(served.filter((group) => group === 'gold')).toHaveLength(30);
+    const { groups } = await q.flow();
+    expect(groups.map((g) => [g.group_key, g.weight])).toEqual([
+      ['basic', 1],
+      ['gold', 3],
+    ]);
+    await q.setGroupWeight('gold', 1); // back to the default
+    expect((await q.flow()).groups.map((g) => g.weight)).toEqual([1, 1]);
+    await expect(q.setGroupWeight('gold', 0)).rejects.toThrow(ValidationError);
+    await expect(q.setGroupWeight('', 2)).rejects.toThrow(ValidationError);
+    await expect(db.rows("SELECT :schema.set_group_weight('fair-weights', 'gold', 1001)")).rejects.toThrow(
+      /at most 1000/,
+    );
+  });
+
   it('priority still wins over turns', async () => {
     const q = db.queue('fair-priority');
     await q.pushMany([
