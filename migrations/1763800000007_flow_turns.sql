@@ -417,7 +417,21 @@ BEGIN
 END
 $$;
 
+-- The claim_flow of the previous version, for workers still running it during a
+-- rolling upgrade: the new one, with no claiming ahead under a rate limit.
+CREATE FUNCTION claim_flow(
+  for_queue text, names text[], wanted integer, lease uuid, lease_ms integer, worker text, at timestamptz DEFAULT NULL
+) RETURNS TABLE (id text, queue text, name text, args jsonb, priority integer, attempts integer,
+                 max_attempts integer, key text, group_key text, run_at_s float8, lease_expires_at timestamptz,
+                 wake_in_ms float8)
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+  SELECT c.id, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key, c.run_at_s,
+         c.lease_expires_at, c.wake_in_ms
+  FROM claim_flow(for_queue, names, wanted, wanted, 0, lease, lease_ms, worker, at) AS c
+$$;
+
 -- Down Migration
+DROP FUNCTION claim_flow(text, text[], integer, uuid, integer, text, timestamptz);
 DROP FUNCTION claim_flow(text, text[], integer, integer, integer, uuid, integer, text, timestamptz);
 DROP FUNCTION rate_entry_end(timestamptz, interval);
 DROP INDEX tasks_group_priority_idx;

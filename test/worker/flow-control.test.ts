@@ -86,6 +86,16 @@ describe('groupConcurrency', () => {
     expect(stored).toEqual({ group_concurrency: 2 });
   });
 
+  it("claim_flow's previous signature still claims, within the limits, for workers not yet upgraded", async () => {
+    const q = db.queue('previous');
+    await limit('previous', 'sync', 2);
+    await q.pushMany(Array.from({ length: 5 }, (_, n) => ({ name: 'sync', args: [n], group: 'g' })));
+    const rows = await db.rows<{ id: string | null }>(
+      "SELECT id FROM :schema.claim_flow('previous', NULL, 5, gen_random_uuid(), 60000, 'old-worker')",
+    );
+    expect(rows.filter((row) => row.id !== null)).toHaveLength(2);
+  });
+
   it('tasks pushed before their name had limits join the group "" and are limited too', async () => {
     const q = db.queue('late-limit');
     await q.pushMany([1, 2, 3].map((n) => ({ name: 'sync', args: [n] })));
