@@ -18,6 +18,8 @@ const ROLLBACK_SHARE = 0.1;
 const DELAYED_SHARE = 0.15;
 const FAIL_FIRST_SHARE = 0.15;
 const SLOW_SHARE = 0.35;
+const GROUPED_SHARE = 0.5;
+const GROUPS = 8;
 
 /** What a producer decided for one push: how its task behaves, and whether it commits. */
 function plan(random = Math.random) {
@@ -27,6 +29,8 @@ function plan(random = Math.random) {
     // Most tasks are quick; some take tens to hundreds of ms, long enough to be caught by a fault.
     slowMs: random() < SLOW_SHARE ? 30 + Math.floor(random() * 370) : Math.floor(random() * 10),
     rollback: random() < ROLLBACK_SHARE,
+    // Half in groups, so that claims go through claim_flow's turns too.
+    group: random() < GROUPED_SHARE ? `group-${Math.floor(random() * GROUPS)}` : null,
   };
 }
 
@@ -101,13 +105,18 @@ export async function produce({ id, via, url, effect, queue, task, tally, stop, 
 async function push(client, via, { effect, queue, task, logicalId, decided }) {
   const args = [logicalId, { failFirst: decided.failFirst, slowMs: decided.slowMs }];
   if (via === 'api') {
-    const options = decided.delayMs > 0 ? { client, delayMs: decided.delayMs } : { client };
+    const options = {
+      client,
+      ...(decided.delayMs > 0 ? { delayMs: decided.delayMs } : {}),
+      ...(decided.group ? { group: decided.group } : {}),
+    };
     const ref = await effect.with(options).push(...args);
     return ref.id;
   }
   const { rows } = await client.query(
-    `SELECT pgtq.push($1, $2, $3::jsonb, run_at => now() + make_interval(secs => $4::int / 1000.0)) AS id`,
-    [queue, task, JSON.stringify(args), decided.delayMs],
+    `SELECT pgtq.push($1, $2, $3::jsonb, run_at => now() + make_interval(secs => $4::int / 1000.0),
+                      group_key => $5) AS id`,
+    [queue, task, JSON.stringify(args), decided.delayMs, decided.group],
   );
   return rows[0].id;
 }
