@@ -246,7 +246,7 @@ class PgTqSubject extends WorkerSubject {
           // $1 queue, $2 names, $3 limit, $4 lease id, $5 lease ms, $6 worker id, $7 now, $8 flow limit
           const { rows } = await client.query({
             ...claim,
-            values: [QUEUE, null, batch, leaseId, 60_000, `bench-bare-sql-${k}`, null, batch],
+            values: [QUEUE, null, batch, leaseId, 60_000, `bench-bare-sql-${k}`, null, batch, 0],
           });
           if (rows.length === 0) return;
           const outcomes = rows.map((row) => ({ id: row.id, lease_id: leaseId, state: 'succeeded' }));
