@@ -63,6 +63,21 @@ it('rateLimit 50 per second: never more than 50 starts in any one-second window'
   expect(elapsedMs).toBeGreaterThanOrEqual(3_000); // 160 at 50/s: the fourth 50 start after 3 s
 }, 120_000);
 
+it('rateLimit 400 per second, tasks claimed ahead: never more than 400 handlers begin in any one-second window', async () => {
+  await db.rows('TRUNCATE :schema.starts');
+  await q.pushMany(Array.from({ length: 1_200 }, () => ({ name: 'burst', args: [] })));
+  await withWorkers(async () => (await finished('burst')) === 1_200, 60_000);
+  // The starts are the handlers' own, not the claims': a task claimed ahead begins later.
+  const [window] = await db.rows<{ most: number; starts: number }>(`
+    SELECT max(n)::int AS most, count(*)::int AS starts FROM (
+      SELECT (SELECT count(*) FROM :schema.starts AS b
+              WHERE b.started >= a.started AND b.started < a.started + interval '1 s') AS n
+      FROM :schema.starts AS a) AS w`);
+  expect(window?.starts).toBe(1_200);
+  expect(window?.most).toBeLessThanOrEqual(400);
+  expect(window?.most).toBeGreaterThan(200);
+}, 120_000);
+
 it('a group of 10,000 tasks and 9 groups of 10: the small groups all finish long before the big one', async () => {
   await q.pushMany(Array.from({ length: 10_000 }, () => ({ name: 'fair', args: [], group: 'big' })));
   await q.pushMany(
