@@ -313,7 +313,8 @@ BEGIN
       SET state = 'running', attempts = t.attempts + 1, started_at = clock, lease_id = lease,
           lease_expires_at = clock + make_interval(secs => lease_ms / 1000.0), worker_id = worker
       WHERE t.id = ANY (ARRAY(SELECT picked.id FROM picked)) AND t.state = 'ready'
-      RETURNING t.*
+      RETURNING t.id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts, t.key, t.group_key,
+                t.run_at, t.lease_expires_at
     ), per_group AS (
       SELECT c.name, c.group_key, count(*)::integer AS n FROM claimed AS c GROUP BY c.name, c.group_key
     ), entries AS (
@@ -363,11 +364,13 @@ BEGIN
     )
     SELECT c.id::text, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key,
            extract(epoch FROM c.run_at)::float8, c.lease_expires_at,
-           CASE WHEN l.rate_limit IS NOT NULL AND hold_ms > 0
-                THEN least(hold_ms, extract(epoch FROM l.rate_period) * 1000)::float8 END,
+           CASE WHEN r.rate_period IS NOT NULL AND hold_ms > 0
+                THEN least(hold_ms, extract(epoch FROM r.rate_period) * 1000)::float8 END,
            NULL::float8
     FROM claimed AS c
-    LEFT JOIN flow_limits AS l ON l.queue = for_queue AND l.name = c.name
+    -- the rate of each name claimed, if it has one (a hash join over the few names)
+    LEFT JOIN (SELECT DISTINCT b.name, b.rate_period FROM budget AS b WHERE b.rate_limit IS NOT NULL) AS r
+      ON r.name = c.name
     -- Referenced, so that the entries are recorded before the rows are returned.
     WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
     GET DIAGNOSTICS taken = ROW_COUNT;
