@@ -5,7 +5,7 @@
 -- claim_flow no longer lists the head of every group with ready tasks at each
 -- claim (some 20 ms with 1,000 groups). It finds the highest priority of the
 -- ready tasks with a group, then walks the groups in their turn order
--- (flow_groups_turn_idx), least recently served first, and stops as soon as the
+-- (flow_groups_turn_idx, see weighted turns below), and stops as soon as the
 -- groups it has met can fill the claim. A group without a ready task of that
 -- priority is stepped over; then the next lower priority is served the same way.
 --
@@ -24,7 +24,8 @@
 -- pass, in stride scheduling's terms): a group served moves to the place of
 -- the first group of that claim's walk, plus 1 / its weight (flow_weights,
 -- default 1), so a group of weight 3 is served three turns to another's one.
--- A group that had no tasks for a while comes back at the front, once.
+-- A group that had no tasks for a while comes back at the front, once. The
+-- sequence flow_served is left to the claim_flow the down migration restores.
 
 -- Places in the turns (see above); every group starts level.
 ALTER TABLE flow_groups ALTER COLUMN served TYPE float8 USING 0;

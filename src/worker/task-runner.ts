@@ -73,14 +73,20 @@ export class TaskRunner {
   add(rows: ClaimedRow[], leaseId: string, claimedAt = performance.now()): void {
     // The claim picks by priority, then age, but returns rows in any order: start them in that order.
     rows.sort(claimOrder);
-    const timed = rows.filter((row) => row.start_within_ms !== null);
-    const later = timed.length === 0 ? [] : [...this.waiting.values()].filter((w) => w.startBy === undefined);
-    for (const w of later) this.waiting.delete(w.row.id);
-    for (const row of timed) {
-      this.waiting.set(row.id, { row, leaseId, startBy: claimedAt + (row.start_within_ms ?? 0) });
+    const added: Waiting[] = rows.map((row) =>
+      row.start_within_ms === null
+        ? { row, leaseId }
+        : { row, leaseId, startBy: claimedAt + row.start_within_ms },
+    );
+    if (added.some((w) => w.startBy !== undefined)) {
+      // Those with a deadline move ahead of those without, each kind in its order.
+      const queued = [...this.waiting.values(), ...added];
+      this.waiting.clear();
+      for (const w of queued) if (w.startBy !== undefined) this.waiting.set(w.row.id, w);
+      for (const w of queued) if (w.startBy === undefined) this.waiting.set(w.row.id, w);
+    } else {
+      for (const w of added) this.waiting.set(w.row.id, w);
     }
-    for (const w of later) this.waiting.set(w.row.id, w);
-    for (const row of rows) if (row.start_within_ms === null) this.waiting.set(row.id, { row, leaseId });
     this.#startWaiting();
   }
 
