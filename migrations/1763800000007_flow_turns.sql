@@ -16,7 +16,11 @@
 -- claim's entry in the rate's window stays there for the period after the last
 -- moment its tasks may start. While the rate has room for the whole claim, its
 -- tasks are claimed ahead with that hold; once it has not, only for the
--- worker's free slots, to start at once, so a rate that binds is used in full.
+-- worker's free slots, with a tenth of it: even a task for a free slot starts a
+-- little after its claim (the result's way back, the worker's event loop).
+-- A worker counts the hold from when it sent the claim, which is earlier than
+-- the claim's clock in the database; start_within_ms adds the time the claim
+-- waited for its locks, so that lock waits do not eat into the hold.
 -- Entries are rounded up to a fiftieth of the period and merged, so that a
 -- window holds at most some hundred of them however many claims it saw.
 --
@@ -155,6 +159,7 @@ DECLARE
   -- the place in the turns of the first group met: a group served goes behind it
   front float8;
   clock timestamptz;
+  waited_ms float8;
   taken integer;
   wake_at timestamptz;
   sorting constant text := current_setting('enable_sort');
@@ -241,6 +246,8 @@ BEGIN
       FOR NO KEY UPDATE;
     END IF;
     clock := coalesce(at, clock_timestamp());
+    -- How long this statement waited for its locks before its clock.
+    waited_ms := CASE WHEN at IS NULL THEN extract(epoch FROM clock - statement_timestamp()) * 1000 ELSE 0 END;
 
     RETURN QUERY
     WITH served AS (
@@ -272,8 +279,9 @@ BEGIN
       -- are claimed only for free slots, to start at once; else they may be
       -- claimed ahead, and may wait `hold` ms for a slot.
       SELECT m.*, least(m.group_free, m.rate_room, CASE WHEN m.at_once THEN immediate END, remaining) AS free,
-             CASE WHEN m.rate_limit IS NOT NULL AND NOT m.at_once
-                  THEN least(hold_ms, extract(epoch FROM m.rate_period) * 1000) ELSE 0 END AS hold
+             CASE WHEN m.rate_limit IS NULL OR hold_ms <= 0 THEN 0
+                  WHEN m.at_once THEN least(hold_ms, extract(epoch FROM m.rate_period) * 1000) / 10
+                  ELSE least(hold_ms, extract(epoch FROM m.rate_period) * 1000) END AS hold
       FROM (SELECT s.*, s.rate_limit IS NOT NULL AND s.rate_room < remaining AS at_once FROM slots AS s) AS m
     ), candidates AS (
       -- Each group's next tasks of this priority within its budget. A group with
@@ -365,13 +373,10 @@ BEGIN
     )
     SELECT c.id::text, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key,
            extract(epoch FROM c.run_at)::float8, c.lease_expires_at,
-           CASE WHEN r.rate_period IS NOT NULL AND hold_ms > 0
-                THEN least(hold_ms, extract(epoch FROM r.rate_period) * 1000)::float8 END,
-           NULL::float8
+           (b.hold + waited_ms)::float8, NULL::float8
     FROM claimed AS c
-    -- the rate of each name claimed, if it has one (a hash join over the few names)
-    LEFT JOIN (SELECT DISTINCT b.name, b.rate_period FROM budget AS b WHERE b.rate_limit IS NOT NULL) AS r
-      ON r.name = c.name
+    -- the hold of each group claimed from under a rate limit
+    LEFT JOIN budget AS b ON b.name = c.name AND b.group_key = c.group_key AND b.hold > 0
     -- Referenced, so that the entries are recorded before the rows are returned.
     WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
     GET DIAGNOSTICS taken = ROW_COUNT;

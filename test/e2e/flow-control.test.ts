@@ -73,6 +73,7 @@ it('rateLimit 400 per second, tasks claimed ahead: never more than 400 handlers 
       SELECT (SELECT count(*) FROM :schema.starts AS b
               WHERE b.started >= a.started AND b.started < a.started + interval '1 s') AS n
       FROM :schema.starts AS a) AS w`);
+  console.info(`at most ${window?.most} handlers began in one second`);
   expect(window?.starts).toBe(1_200);
   expect(window?.most).toBeLessThanOrEqual(400);
   expect(window?.most).toBeGreaterThan(200);

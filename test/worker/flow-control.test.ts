@@ -135,14 +135,22 @@ describe('rateLimit', () => {
     const q = db.queue('ahead');
     await limit('ahead', 'call', null, '100/10 s');
     await q.pushMany(Array.from({ length: 120 }, (_, n) => ({ name: 'call', args: [n] })));
-    const claim = (wanted: number, free: number) =>
-      db.rows<{ start_within_ms: number | null }>(
-        `SELECT start_within_ms FROM :schema.claim_flow('ahead', NULL, $1, $2, 300, gen_random_uuid(), 60000, 'w')
+    /** Claims, and says how long the claim took as the client saw it. */
+    const claim = async (wanted: number, free: number) => {
+      const sent = performance.now();
+      const { rows } = await db.pool.query<{ start_within_ms: number }>(
+        `SELECT start_within_ms FROM "${db.schema}".claim_flow('ahead', NULL, $1, $2, 300, gen_random_uuid(), 60000, 'w')
          WHERE id IS NOT NULL`,
         [wanted, free],
       );
+      return { within: rows.map((t) => t.start_within_ms), tookMs: performance.now() - sent };
+    };
+    // Each within its hold, plus no more than the claim took before its clock: a
+    // worker counts from when it sent the claim.
     const ahead = await claim(20, 2);
-    expect(ahead.map((t) => t.start_within_ms)).toEqual(Array(20).fill(300));
+    expect(ahead.within).toHaveLength(20);
+    for (const ms of ahead.within) expect(ms - 300).toBeGreaterThanOrEqual(0);
+    for (const ms of ahead.within) expect(ms - 300).toBeLessThanOrEqual(ahead.tookMs);
     // Counted until the period has passed after the last moment they may start.
     const [entry] = await db.rows<{ ends_after_ms: number }>(
       `SELECT (extract(epoch FROM l.rate_starts[1] - t.started_at) * 1000)::float8 AS ends_after_ms
@@ -150,10 +158,29 @@ describe('rateLimit', () => {
        WHERE l.queue = 'ahead' LIMIT 1`,
     );
     expect(entry?.ends_after_ms).toBeGreaterThanOrEqual(300);
-    // 80 left in the window: not room for 90, so only the 3 free slots, to start at once.
-    expect(await claim(90, 3)).toHaveLength(3);
-    expect(await claim(200, 200)).toHaveLength(77);
-    expect(await claim(10, 10)).toHaveLength(0);
+    // 80 left in the window: not room for 90, so only the 3 free slots, to start
+    // at once, within a tenth of the hold (a start is never quite at once).
+    const atOnce = await claim(90, 3);
+    expect(atOnce.within).toHaveLength(3);
+    for (const ms of atOnce.within) expect(ms - 30).toBeGreaterThanOrEqual(0);
+    for (const ms of atOnce.within) expect(ms - 30).toBeLessThanOrEqual(atOnce.tookMs);
+    // A claim that waits for the rate's lock has that wait added to the hold.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT FROM "${db.schema}".flow_limits WHERE queue = 'ahead' FOR UPDATE`);
+      const waiting = claim(90, 5);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await holder.query('COMMIT');
+      const waited = await waiting;
+      expect(waited.within).toHaveLength(5);
+      for (const ms of waited.within) expect(ms - 30).toBeGreaterThanOrEqual(100);
+      for (const ms of waited.within) expect(ms - 30).toBeLessThanOrEqual(waited.tookMs);
+    } finally {
+      holder.release();
+    }
+    expect((await claim(200, 200)).within).toHaveLength(72);
+    expect((await claim(10, 10)).within).toHaveLength(0);
   });
 
   it('a task claimed ahead that cannot start within its hold goes back to ready, its attempt not spent', async () => {
