@@ -375,8 +375,9 @@ BEGIN
            extract(epoch FROM c.run_at)::float8, c.lease_expires_at,
            (b.hold + waited_ms)::float8, NULL::float8
     FROM claimed AS c
-    -- the hold of each group claimed from under a rate limit
-    LEFT JOIN budget AS b ON b.name = c.name AND b.group_key = c.group_key AND b.hold > 0
+    -- the hold of each group claimed from under a rate limit (a hash join over those few)
+    LEFT JOIN (SELECT DISTINCT b.name, b.group_key, b.hold FROM budget AS b WHERE b.hold > 0) AS b
+      ON b.name = c.name AND b.group_key = c.group_key
     -- Referenced, so that the entries are recorded before the rows are returned.
     WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
     GET DIAGNOSTICS taken = ROW_COUNT;
