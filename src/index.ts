@@ -30,6 +30,13 @@ export type {
   HandlerOptionsInput as HandlerOptions,
   PushOptions,
 } from './handler/options.js';
+export {
+  HTTP_TASK,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpWorkerOptions,
+} from './http/request.js';
+export { SIGNATURE_HEADER, verifyHttpSignature } from './http/signature.js';
 export type { Logger } from './logger.js';
 export { PgTq } from './pgtq.js';
 export { runScheduler, runWorker } from './run.js';
@@ -44,6 +51,6 @@ export {
 } from './states.js';
 export { type ResultOptions, TaskRef } from './task-ref.js';
 export { ClaimedTask } from './worker/claimed-task.js';
-export { Cancel, type Outcome, Retry } from './worker/outcomes.js';
+export { Cancel, Fail, type Outcome, Retry, RetryAfter } from './worker/outcomes.js';
 export type { TaskHooks } from './worker/run-task.js';
 export { Worker, type WorkerEvents, type WorkerOptions } from './worker/worker.js';

@@ -10,6 +10,7 @@ import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } fr
 import type { HandlerOptionsInput, HandlerOptionsWithArgs, PushOptions } from './handler/options.js';
 import { type PushItem, pushTasks, type TaskToPush } from './handler/push.js';
 import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './handler/standard-schema.js';
+import { HTTP_TASK, type HttpRequest, type HttpResponse } from './http/request.js';
 import type { Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
@@ -105,9 +106,8 @@ export class PgTq {
   }
 
   /**
-   * Registers `fn` as the handler of tasks named after it (or `options.name`).
-   * With `options.args` (a tuple schema: zod, valibot, arktype or any Standard Schema)
-   * arguments are checked at push and before each run.
+   * Registers `fn` as the handler of tasks named after it (or `options.name`); arguments are checked
+   * at push and before each run against `options.args` (zod, valibot, arktype: any Standard Schema).
    */
   handler<A extends unknown[], R>(fn: HandlerFunction<A, R>): Handler<A, Awaited<R>>;
   handler<S extends StandardSchemaV1<unknown[], unknown[]>, R>(
@@ -142,10 +142,12 @@ export class PgTq {
     return this.#runtime.pushTasks(items, options);
   }
 
-  /**
-   * Claims the next ready task of this queue, or returns null. The claim holds a
-   * lease of `leaseMs`; call `complete` or `fail` on the task before it runs out.
-   */
+  /** Pushes an HTTP task: a worker with the `http` option sends the request (see README, HTTP tasks). */
+  pushHttp(request: HttpRequest, options: PushOptions = {}): Promise<TaskRef<HttpResponse>> {
+    return this.push(HTTP_TASK, [request], options) as Promise<TaskRef<HttpResponse>>;
+  }
+
+  /** Claims the next ready task (or null) under a lease of `leaseMs`: `complete` or `fail` it in time. */
   pop(options: PopOptions = {}): Promise<ClaimedTask | null> {
     return popTask(this.#runtime, options);
   }
@@ -269,8 +271,7 @@ export class PgTq {
     return this.#admin.flush(options);
   }
 
-  /** Resolves with task `id`'s result once it succeeds (in any process; woken by NOTIFY);
-   * rejects with TaskFailedError if it fails or is cancelled. */
+  /** Task `id`'s result once it succeeds (woken by NOTIFY); a TaskFailedError if it fails or is cancelled. */
   result<R = unknown>(id: string, options: ResultOptions = {}): Promise<R> {
     return this.#runtime.result<R>(id, options);
   }
@@ -282,8 +283,7 @@ export class PgTq {
     return this.#listener;
   }
 
-  /** Stops this instance's workers and schedulers (see Worker.stop), then closes the LISTEN
-   * connection and, if pgtq created it, the pool. Idempotent. */
+  /** Stops its workers and schedulers, then closes the LISTEN connection and its own pool. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -163,6 +163,7 @@ export function defineHandler(
   );
   const name = options.name ?? fn.name;
   if (!name) throw new ConfigError('handler: an anonymous function needs a name: q.handler({ name }, fn)');
+  if (name.startsWith('pgtq.')) throw new ConfigError(`handler: names beginning with "pgtq." are pgtq's own`);
   if (registered.has(name)) throw new DuplicateHandlerError(name);
   return createHandler(host, { ...options, name }, fn) as unknown as AnyHandler;
 }

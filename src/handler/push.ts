@@ -3,6 +3,7 @@ import { isPool, type Queryable, withTransaction } from '../db/queryable.js';
 import type { Statements } from '../db/statements.js';
 import type { PushInput } from '../db/task-rows.js';
 import { UnknownHandlerError, ValidationError } from '../errors.js';
+import { HTTP_TASK, httpArgs } from '../http/request.js';
 import { assertJson, assertJsonSize, unstorable } from '../json.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
 import type { AnyHandler } from './handler.js';
@@ -124,7 +125,9 @@ function toInput(
   const handler = target.handlers.get(item.name);
   // A queue with no handlers here is a pure producer and may push any name; a
   // queue that has handlers knows its names, so an unknown one is a mistake.
-  if (!handler && target.handlers.size > 0)
+  // HTTP tasks need no handler here: a worker with `http` runs them.
+  if (item.name === HTTP_TASK) parse(httpArgs, item.args, `${at}${HTTP_TASK}.args`, ValidationError);
+  else if (!handler && target.handlers.size > 0)
     throw new UnknownHandlerError(item.name, [...target.handlers.keys()]);
   handler?.parseArgs(item.args);
   checkFlow(item.name, handler, options, at);

@@ -1,5 +1,6 @@
 import { z } from 'zod/v4';
 import type { TaskInfo } from '../handler/context.js';
+import { httpWorkerOptions } from '../http/request.js';
 import type { TaskHooks } from './run-task.js';
 
 export const workerOptions = z
@@ -28,6 +29,8 @@ export const workerOptions = z
     livenessIntervalMs: z.number().int().min(100).default(5_000),
     /** Names this worker in the tasks it claims. @default host:pid:random */
     workerId: z.string().min(1).max(200).optional(),
+    /** Runs the queue's HTTP tasks (`q.pushHttp`): `true`, or how (hosts allowed, signing, …). */
+    http: z.union([z.literal(true), httpWorkerOptions]).optional(),
     hooks: z
       .custom<TaskHooks>(
         (value) => typeof value === 'object' && value !== null,

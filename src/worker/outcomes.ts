@@ -27,6 +27,28 @@ export class CancelRequested extends Cancel {
   }
 }
 
+/** Thrown by a handler: the task fails for good now, whatever attempts are left. */
+export class Fail extends Error {
+  constructor(reason: string, options?: ErrorOptions) {
+    super(reason, options);
+    this.name = 'Fail';
+  }
+}
+
+/**
+ * Thrown by a handler: this attempt failed; if attempts are left, the next one
+ * waits at least `afterMs` (longer if the back-off says so), as an HTTP
+ * Retry-After asks.
+ */
+export class RetryAfter extends Error {
+  readonly afterMs: number;
+  constructor(reason: string, afterMs: number, options?: ErrorOptions) {
+    super(reason, options);
+    this.name = 'RetryAfter';
+    this.afterMs = afterMs;
+  }
+}
+
 /** How one attempt ended, as data. */
 export type Outcome =
   | { kind: 'succeeded'; result: unknown }
@@ -76,8 +98,10 @@ export function failureOutcome(
 ): Outcome {
   if (error instanceof Cancel) return { kind: 'cancelled', error: describeError(error) };
   if (error instanceof Retry) return { kind: 'retry', delayMs: error.delayMs, error: describeError(error) };
-  if (options.retryable === false || task.attempt >= task.maxAttempts) {
+  if (error instanceof Fail || options.retryable === false || task.attempt >= task.maxAttempts) {
     return { kind: 'failed', error: describeError(error) };
   }
-  return { kind: 'retry', delayMs: backoffDelayMs(backoff, task.attempt), error: describeError(error) };
+  const delayMs = backoffDelayMs(backoff, task.attempt);
+  const atLeast = error instanceof RetryAfter ? error.afterMs : 0;
+  return { kind: 'retry', delayMs: Math.max(delayMs, atLeast), error: describeError(error) };
 }

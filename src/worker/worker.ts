@@ -18,6 +18,7 @@ import {
 } from './options.js';
 import { watchScheduler } from './scheduler-watch.js';
 import { TaskRunner } from './task-runner.js';
+import { withHttpTasks } from './with-http.js';
 
 export type { WorkerEvents, WorkerOptions } from './options.js';
 
@@ -48,6 +49,7 @@ export class Worker extends Service<WorkerEvents> {
     super(`worker ${id}`, { keepsProcessAlive: true });
     this.options = resolved;
     this.id = id;
+    if (resolved.http) runtime = withHttpTasks(runtime, resolved.http);
     this.#runtime = runtime;
     const emit: EmitWorkerEvent = (event, ...args) => {
       (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
