@@ -9,7 +9,9 @@ import {
   verifyHttpSignature,
   type WorkerOptions,
 } from '../../src/index.js';
+import { cli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/database.js';
+import { startNode } from '../helpers/processes.js';
 import { useTestSchema } from '../helpers/queue.js';
 import { useServices } from '../helpers/services.js';
 
@@ -235,5 +237,41 @@ describe('pushing HTTP tasks', () => {
       pushed?.id,
     ]);
     expect(task?.args).toEqual([{ a: null, b: [null] }]);
+  });
+});
+
+describe('pgtq worker --http', () => {
+  it('with no handler module, sends a queue’s HTTP tasks, signed with $PGTQ_HTTP_SIGNING_SECRET, and stops on SIGTERM', async () => {
+    const secret = 'a-signing-secret-from-the-env';
+    answers.set('/cli', (_, res) => res.writeHead(200).end());
+    const run = startNode(
+      [cli, 'worker', '--http', '--queue', 'cli-http', '--allow-host', '127.0.0.1'],
+      { DATABASE_URL: db.url, PGTQ_SCHEMA: db.schema, PGTQ_HTTP_SIGNING_SECRET: secret },
+      { clean: true, timeoutMs: 60_000 },
+    );
+    const [pushed] = await db.rows<{ id: string }>(
+      `SELECT :schema.push_http('cli-http', $1, body => '{"from": "sql"}')::text AS id`,
+      [`${base}/cli`],
+    );
+    expect(await finished(pushed?.id as string)).toMatchObject({ state: 'succeeded' });
+    const [call] = calls('/cli');
+    expect(verifyHttpSignature(secret, call?.headers['pgtq-signature'] as string, call?.body ?? '')).toBe(
+      true,
+    );
+    run.child.kill('SIGTERM');
+    const result = await run.finished;
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it('--allow-host without --http, and --http without a module or --queue, are usage errors', async () => {
+    const env = { DATABASE_URL: db.url, PGTQ_SCHEMA: db.schema };
+    for (const args of [
+      ['worker', '--allow-host', 'x.example'],
+      ['worker', '--http'],
+    ]) {
+      const result = await startNode([cli, ...args], env, { clean: true, timeoutMs: 30_000 }).finished;
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/--allow-host needs --http|needs --queue/);
+    }
   });
 });

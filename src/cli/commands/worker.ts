@@ -1,4 +1,4 @@
-import type { Logger, PgTq, Scheduler, Worker } from '../../index.js';
+import { type HttpWorkerOptions, type Logger, PgTq, type Scheduler, type Worker } from '../../index.js';
 import {
   applyConnectionFlags,
   type Command,
@@ -13,7 +13,8 @@ import { loadHandlers } from '../load-handlers.js';
 
 export const workerCommand: Command = {
   summary: 'run the tasks of the queues that handler modules register',
-  usage: `pgtq worker <module-or-folder>... [--queue <name>] [--concurrency <n>] [--with-scheduler]
+  usage: `pgtq worker <module-or-folder>... [--queue <name>] [--concurrency <n>] [--with-scheduler] [--http]
+       pgtq worker --http --queue <name>      (HTTP tasks only: no handler module)
 
 Imports the modules (a folder: every handlers.js / tasks.js in it) and runs a worker
 for each PgTq queue they export. A queue created without a connection follows
@@ -24,7 +25,9 @@ claiming, lets running tasks finish, and exits 0; a second signal exits at once.
   --concurrency <n>    tasks at once per queue (default 10)
   --lease-ms <ms>      lease of a claim (default 20000)
   --grace-ms <ms>      how long running tasks may finish on shutdown (default 10000)
-  --with-scheduler     also run a scheduler in this process (simple deployments)`,
+  --with-scheduler     also run a scheduler in this process (simple deployments)
+  --http               also send the queues' HTTP tasks (signed with $PGTQ_HTTP_SIGNING_SECRET if set)
+  --allow-host <host>  with --http, a host it may call (repeat it; *.example.com for subdomains)`,
   async run({ argv, err }) {
     const { values, positionals } = parseCommand(
       argv,
@@ -33,6 +36,8 @@ claiming, lets running tasks finish, and exits 0; a second signal exits at once.
         'lease-ms': { type: 'string' },
         'grace-ms': { type: 'string' },
         'with-scheduler': { type: 'boolean' },
+        http: { type: 'boolean' },
+        'allow-host': { type: 'string', multiple: true },
       },
       { positionals: true },
     );
@@ -42,7 +47,8 @@ claiming, lets running tasks finish, and exits 0; a second signal exits at once.
     const log = lineLogger(err, { verbose: values.verbose, json: values.json });
     // Before the modules load, so that a `new PgTq(name)` in them connects where the command line says.
     applyConnectionFlags(values);
-    let queues = await loadHandlers(positionals);
+    const http = httpOptions(values.http, values['allow-host']);
+    let queues = await loadQueues(positionals, values.queue, http !== undefined);
     if (values.queue) queues = queues.filter((q) => q.name === values.queue);
     if (queues.length === 0) throw new UsageError(`no queue named "${values.queue}" in the handler modules`);
     for (const q of queues) q.adoptLogger(log);
@@ -56,7 +62,7 @@ claiming, lets running tasks finish, and exits 0; a second signal exits at once.
       services.push(scheduler);
     }
     for (const q of queues) {
-      const worker = q.worker({ concurrency, leaseMs, shutdownGraceMs });
+      const worker = q.worker({ concurrency, leaseMs, shutdownGraceMs, ...(http && { http }) });
       logEvents(worker, q, log);
       services.push(worker);
     }
@@ -103,4 +109,24 @@ function logEvents(worker: Worker, q: PgTq, log: Logger) {
 
 function firstLine(text: string): string {
   return text.split('\n', 1)[0] ?? '';
+}
+
+/** The worker's `http` option from --http and --allow-host, or undefined without --http. */
+function httpOptions(
+  enabled: boolean | undefined,
+  hosts: string[] | undefined,
+): HttpWorkerOptions | undefined {
+  if (!enabled) {
+    if (hosts) throw new UsageError('--allow-host needs --http');
+    return undefined;
+  }
+  const signingSecret = process.env.PGTQ_HTTP_SIGNING_SECRET || undefined;
+  return { ...(hosts && { allowHosts: hosts }), ...(signingSecret && { signingSecret }) };
+}
+
+/** The queues of the handler modules; with --http and no module, the one named by --queue. */
+async function loadQueues(paths: string[], queue: string | undefined, http: boolean): Promise<PgTq[]> {
+  if (paths.length > 0 || !http) return loadHandlers(paths);
+  if (!queue) throw new UsageError('an HTTP-only worker (--http without a module) needs --queue');
+  return [new PgTq(queue)];
 }
