@@ -73,3 +73,48 @@ it("the README's flow control example and SQL run as written", async () => {
   );
   expect(pushed).toEqual({ group_key: 'tenant:7' });
 });
+
+it("the README's HTTP tasks example and SQL run as written", async () => {
+  const file = new URL('./http.generated.ts', import.meta.url);
+  writeFileSync(file, codeAfter('## HTTP tasks').replace("from 'pgtq'", "from '../../src/index.js'"));
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await import(file.href);
+    expect(log.mock.calls).toEqual([
+      [
+        {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+          body: { welcomed: true },
+          truncated: false,
+        },
+      ],
+    ]);
+  } finally {
+    log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+  const section = readme.slice(readme.indexOf('## HTTP tasks'));
+  const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  const [pushed] = await db.rows<{ id: string }>(
+    block.replaceAll('pgtq.', `"${db.schema}".`).replace(/;\s*$/, ''),
+  );
+  expect(Object.values(pushed ?? {})).toHaveLength(1);
+  const [task] = await db.rows(
+    "SELECT name, args FROM :schema.tasks WHERE queue = 'webhooks' ORDER BY id DESC LIMIT 1",
+  );
+  expect(task).toEqual({
+    name: 'pgtq.http',
+    args: [
+      {
+        url: 'https://hooks.example.com/signup',
+        method: 'POST',
+        body: { userId: 42 },
+        headers: { 'x-source': 'signup' },
+        timeoutMs: 10000,
+      },
+    ],
+  });
+});
