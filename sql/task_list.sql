@@ -7,7 +7,7 @@
 -- $5 integer       at most this many
 -- $6 bigint        only ids below this one, to page on (null: from the newest)
 SELECT id::text AS id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
-       created_at, started_at, finished_at, result, error
+       created_at, started_at, finished_at, result, error, progress
 FROM :schema.all_tasks
 WHERE queue = $1
   AND (CAST($2 AS :schema.task_state[]) IS NULL OR state = ANY (CAST($2 AS :schema.task_state[])))

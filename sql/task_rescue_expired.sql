@@ -20,7 +20,7 @@ WITH clock AS (
   FOR UPDATE SKIP LOCKED
 ), retried AS (
   UPDATE :schema.tasks AS t
-  SET state = 'ready', lease_id = NULL, lease_expires_at = NULL,
+  SET state = 'ready', lease_id = NULL, lease_expires_at = NULL, progress = NULL,
       last_error = 'worker lost: the lease of attempt ' || t.attempts || ' (worker ' || coalesce(t.worker_id, '?') || ') expired'
   FROM expired
   WHERE t.id = expired.id AND NOT expired.exhausted AND NOT expired.cancelled
@@ -33,13 +33,13 @@ WITH clock AS (
 ), archived AS (
   INSERT INTO :schema.finished_tasks
     (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
-     created_at, started_at, finished_at, error, worker_id, group_key)
+     created_at, started_at, finished_at, error, worker_id, group_key, progress)
   SELECT id, queue, name, args, CAST(CASE WHEN cancelled THEN 'cancelled' ELSE 'failed' END AS :schema.task_state),
          priority, run_at, attempts, max_attempts, key, created_at, started_at, clock.now,
          CASE WHEN cancelled THEN 'cancelled while running; then its worker was lost'
               ELSE 'worker lost: the lease of the last attempt (worker ' || coalesce(worker_id, '?') || ') expired'
          END,
-         worker_id, group_key
+         worker_id, group_key, progress
   FROM ended, clock
   RETURNING id
 ), notified AS (

@@ -9,7 +9,9 @@ WITH retry AS (
   SET state = 'scheduled',
       run_at = coalesce($2::timestamptz, now()) + make_interval(secs => r.delay_ms / 1000.0),
       last_error = r.error,
-      lease_id = NULL, lease_expires_at = NULL
+      lease_id = NULL, lease_expires_at = NULL,
+      -- the next attempt reports its own
+      progress = NULL
   FROM retry AS r
   -- A primary-key lookup per task: see sql/task_heartbeat_many.sql.
   WHERE t.id = ANY (ARRAY(SELECT id FROM retry))

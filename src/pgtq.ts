@@ -79,6 +79,7 @@ export class PgTq {
       listener: () => this.#openListener(),
       pushTasks: (items, options) => pushTasks(this.#runtime, items, options),
       result: (id, options) => waitForResult(this.#runtime, id, options ?? {}),
+      progress: async (id) => (await this.#admin.getTask(id)).progress,
     };
     if (this.#ownsPool) survivePoolErrors(this.pool, () => this.#logger);
   }
@@ -169,9 +170,8 @@ export class PgTq {
   }
 
   /**
-   * Registers (or updates) a cron schedule: each fire time pushes one task of
-   * `task` (a handler or a task name) with `args`, however many schedulers run.
-   * Five fields, or six with seconds; `tz` defaults to UTC.
+   * Registers (or updates) a cron schedule (five fields, or six with seconds; `tz` defaults to UTC): each
+   * fire time pushes one task of `task` (a handler or a task name) with `args`, however many schedulers run.
    */
   schedule(
     name: string,

@@ -31,4 +31,6 @@ export interface Runtime {
   pushTasks(items: readonly PushItem[], options: PushOptions): Promise<TaskRef[]>;
   /** Waits for a task's result (see waitForResult). */
   result<R>(id: string, options?: ResultOptions): Promise<R>;
+  /** A task's last reported progress (see TaskRef.progress). */
+  progress(id: string): Promise<unknown>;
 }

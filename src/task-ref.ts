@@ -1,6 +1,7 @@
-/** What `result()` needs from the queue. */
+/** What `result()` and `progress()` need from the queue. */
 export interface ResultSource {
   result<R>(id: string, options?: ResultOptions): Promise<R>;
+  progress(id: string): Promise<unknown>;
 }
 
 export interface ResultOptions {
@@ -33,6 +34,14 @@ export class TaskRef<R = unknown> {
   /** Resolves with the task's result once it succeeds; rejects with TaskFailedError if it fails or is cancelled. */
   result(options?: ResultOptions): Promise<R> {
     return this.#source.result<R>(this.id, options);
+  }
+
+  /**
+   * What the task's handler last reported with `this.progress(…)` (null if nothing):
+   * while it runs, as of the worker's last heartbeat; once finished, the last value.
+   */
+  progress(): Promise<unknown> {
+    return this.#source.progress(this.id);
   }
 
   toJSON() {

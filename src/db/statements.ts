@@ -75,7 +75,7 @@ export class Statements extends FlowStatements {
   /** Extends the leases still held; see sql/task_heartbeat_many.sql. */
   heartbeatMany(
     db: Queryable,
-    held: readonly { id: string; lease_id: string }[],
+    held: readonly { id: string; lease_id: string; progress?: unknown }[],
     leaseMs: number,
     now: Date | null = null,
   ) {

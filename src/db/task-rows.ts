@@ -42,6 +42,8 @@ export interface TaskRow {
   finished_at: Date | null;
   result: unknown;
   error: string | null;
+  /** What its handler last reported (see TaskContext.progress), or null. */
+  progress: unknown;
 }
 
 export interface PushInput {
@@ -88,6 +90,7 @@ export interface FinishInput {
   started_at?: Date | undefined;
   result?: unknown;
   error?: string | null;
+  progress?: unknown;
 }
 
 export interface RetryInput {

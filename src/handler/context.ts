@@ -29,4 +29,10 @@ export interface TaskContext {
    * completion commit together or not at all.
    */
   readonly tx: pg.PoolClient | undefined;
+  /**
+   * Reports how far the task is: any JSON (8 KiB at most), stored with the
+   * worker's next heartbeat, shown in the views and by `ref.progress()`, and
+   * kept in history as the last value. Does nothing when called directly.
+   */
+  progress(value: unknown): void;
 }

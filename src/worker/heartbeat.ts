@@ -4,6 +4,9 @@ import { PeriodicService } from '../service.js';
 import { CancelRequested } from './outcomes.js';
 import type { TaskRunner } from './task-runner.js';
 
+/** How soon after a progress report it is stored, at most. */
+const PROGRESS_DELAY_MS = 1_000;
+
 /**
  * Extends the leases of the runner's running and waiting tasks, four times per
  * lease. A task whose lease was taken away has its signal aborted (its outcome
@@ -14,6 +17,7 @@ export class Heartbeat extends PeriodicService {
   readonly #runtime: Runtime;
   readonly #runner: TaskRunner;
   readonly #leaseMs: number;
+  #soon: NodeJS.Timeout | undefined;
 
   constructor(
     runtime: Runtime,
@@ -32,19 +36,37 @@ export class Heartbeat extends PeriodicService {
     this.#leaseMs = options.leaseMs;
   }
 
+  /** Beats within a second: a handler reported progress (several reports make one beat). */
+  soon(): void {
+    this.#soon ??= setTimeout(() => {
+      this.#soon = undefined;
+      this.wake();
+    }, PROGRESS_DELAY_MS).unref();
+  }
+
+  protected override async afterStop(): Promise<void> {
+    clearTimeout(this.#soon);
+    this.#soon = undefined;
+  }
+
   protected override async pass(): Promise<void> {
     const runner = this.#runner;
     if (runner.running.size === 0 && runner.waiting.size === 0) return;
-    const running = [...runner.running.values()];
+    const running = [...runner.running.values()].map((r) => ({ ...r, reported: r.progress.unsaved() }));
     const waiting = [...runner.waiting.values()];
     const rows = await this.#runtime.statements.heartbeatMany(
       this.#runtime.pool,
       [
-        ...running.map(({ task, leaseId }) => ({ id: task.id, lease_id: leaseId })),
+        ...running.map(({ task, leaseId, reported }) => ({
+          id: task.id,
+          lease_id: leaseId,
+          progress: reported?.value,
+        })),
         ...waiting.map(({ row, leaseId }) => ({ id: row.id, lease_id: leaseId })),
       ],
       this.#leaseMs,
     );
+    for (const { progress, reported } of running) if (reported) progress.saved(reported.value);
     const held = new Map(rows.map((row) => [row.id, row.cancel_requested]));
     for (const { row, leaseId } of waiting) {
       const cancel = held.get(row.id);

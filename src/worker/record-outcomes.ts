@@ -11,6 +11,8 @@ export interface TaskOutcome {
   outcome: Outcome;
   /** When the attempt really started (a task claimed ahead waits for a slot first). @default the claim's time */
   startedAt?: Date;
+  /** The progress the handler reported last, if no heartbeat stored it. */
+  progress?: unknown;
 }
 
 /**
@@ -25,12 +27,18 @@ export async function recordOutcomes(
 ): Promise<Set<string>> {
   const finishes: FinishInput[] = [];
   const retries: RetryInput[] = [];
-  for (const { id, leaseId, outcome, startedAt } of outcomes) {
+  for (const { id, leaseId, outcome, startedAt, progress } of outcomes) {
     if (outcome.kind === 'retry') {
       retries.push({ id, lease_id: leaseId, delay_ms: outcome.delayMs, error: outcome.error });
       continue;
     }
-    const finish: FinishInput = { id, lease_id: leaseId, state: outcome.kind, started_at: startedAt };
+    const finish: FinishInput = {
+      id,
+      lease_id: leaseId,
+      state: outcome.kind,
+      started_at: startedAt,
+      progress,
+    };
     if (outcome.kind === 'succeeded') finish.result = outcome.result;
     else finish.error = outcome.error;
     finishes.push(finish);

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { failureOutcome, type Outcome, successOutcome } from './outcomes.js';
 import { recordOutcomes } from './record-outcomes.js';
 import type { TaskAbort } from './task-abort.js';
+import type { TaskProgress } from './task-progress.js';
 
 export interface TaskHooks {
   /** Runs before the handler; throw (a `Retry` or `Cancel`, say) to stop the task from running. */
@@ -49,6 +50,7 @@ export async function runTask(
   task: TaskInfo,
   leaseId: string,
   abort: TaskAbort,
+  progress: TaskProgress,
 ): Promise<{ outcome: Outcome; stored: boolean; startedAt: Date }> {
   const logger = deps.logger;
   // The claim may have been made ahead of a free slot: the attempt starts now.
@@ -62,6 +64,7 @@ export async function runTask(
       },
       logger,
       tx,
+      progress: (value) => progress.report(value),
     };
     const result = await abort.race(handler.run(context, task.args));
     return successOutcome(result, deps.statements.limits.maxResultBytes);
@@ -82,7 +85,7 @@ export async function runTask(
         const lost = await recordOutcomes(
           deps.statements,
           tx,
-          [{ id: task.id, leaseId, outcome: result, startedAt }],
+          [{ id: task.id, leaseId, outcome: result, startedAt, progress: progress.unsaved()?.value }],
           true,
         );
         if (lost.size > 0) throw new LeaseLostError(task.id);

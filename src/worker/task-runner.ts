@@ -8,12 +8,14 @@ import type { EmitWorkerEvent } from './options.js';
 import { CancelRequested, describeError, type Outcome, Retry } from './outcomes.js';
 import { runTask, type TaskHooks, taskInfo } from './run-task.js';
 import { TaskAbort } from './task-abort.js';
+import { TaskProgress } from './task-progress.js';
 
 /** A task whose handler runs, or whose outcome is not stored yet. */
 export interface Running {
   task: TaskInfo;
   leaseId: string;
   abort: TaskAbort;
+  progress: TaskProgress;
   settled: Promise<void>;
 }
 
@@ -33,6 +35,8 @@ export interface TaskRunnerOptions {
   emit: EmitWorkerEvent;
   /** A slot freed: time to claim more. */
   onSlotFree: () => void;
+  /** A handler reported progress: a heartbeat should store it soon. */
+  onProgress: () => void;
 }
 
 /**
@@ -157,6 +161,7 @@ export class TaskRunner {
     const handler = runtime.handlers.get(task.name);
     if (!handler) return; // cannot happen: claims ask only for names with handlers
     const abort = new TaskAbort();
+    const progress = new TaskProgress(this.#options.onProgress);
     const timeout = setTimeout(
       () => abort.abort(new TimeoutError(`task ${task.id} timed out after ${handler.options.timeoutMs} ms`)),
       handler.options.timeoutMs,
@@ -185,9 +190,12 @@ export class TaskRunner {
           task,
           leaseId,
           abort,
+          progress,
         );
         release();
-        const kept = stored || (await completer.add({ id: task.id, leaseId, outcome, startedAt }));
+        const last = progress.unsaved()?.value;
+        const kept =
+          stored || (await completer.add({ id: task.id, leaseId, outcome, startedAt, progress: last }));
         if (kept) this.#report(task, outcome);
         else emit('task:lease-lost', task);
       } catch (error) {
@@ -198,7 +206,7 @@ export class TaskRunner {
         this.running.delete(task.id);
       }
     };
-    const running: Running = { task, leaseId, abort, settled: Promise.resolve() };
+    const running: Running = { task, leaseId, abort, progress, settled: Promise.resolve() };
     this.running.set(task.id, running);
     running.settled = run();
   }

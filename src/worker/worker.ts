@@ -63,6 +63,7 @@ export class Worker extends Service<WorkerEvents> {
       hooks: this.options.hooks ?? {},
       emit,
       onSlotFree: () => this.#claimer.wake(),
+      onProgress: () => this.#heartbeat.soon(),
     });
     const parts = { ...this.options, workerId: this.id };
     this.#claimer = new Claimer(runtime, this.#runner, parts, onError);

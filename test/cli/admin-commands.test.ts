@@ -50,7 +50,7 @@ function parseTable(text: string): { columns: string[]; rows: Record<string, str
 
 type StoredTask = TaskRow;
 const TASK_COLUMNS = `id::text AS id, queue, name, args, state::text AS state, priority, run_at, attempts,
-  max_attempts, key, created_at, started_at, finished_at, result, error`;
+  max_attempts, key, created_at, started_at, finished_at, result, error, progress`;
 
 /** A queue's tasks, pending or finished, newest first, read straight from the database. */
 const storedTasks = (queue: string) =>
@@ -302,6 +302,7 @@ describe('pgtq task', () => {
         field('started_at', at(stored.started_at)) +
         field('finished_at', at(stored.finished_at)) +
         field('result', '') +
+        field('progress', '') +
         `error:\n${stored.error}\n`,
     );
   });

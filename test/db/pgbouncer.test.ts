@@ -54,6 +54,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000006_flow_control',
       '1763800000007_flow_turns',
       '1763800000008_http_tasks',
+      '1763800000009_progress',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.

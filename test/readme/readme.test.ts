@@ -118,3 +118,18 @@ it("the README's HTTP tasks example and SQL run as written", async () => {
     ],
   });
 });
+
+it("the README's progress example runs as written", async () => {
+  const file = new URL('./progress.generated.ts', import.meta.url);
+  writeFileSync(file, codeAfter('## Progress').replace("from 'pgtq'", "from '../../src/index.js'"));
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await import(file.href);
+    expect(log.mock.calls).toEqual([[{ done: 1000, total: 1000 }]]);
+  } finally {
+    log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+});
