@@ -20,6 +20,14 @@ WITH outcome AS (
 ), notified AS (
   SELECT count(:schema.notify('task_finished', queue)) AS n
   FROM (SELECT DISTINCT queue FROM ended) AS queues
+), dead AS (
+  -- Failed for good: a copy to its name's dead-letter queue, if it has one
+  -- (called only when a task failed).
+  SELECT :schema.dead_letter(jsonb_agg(jsonb_build_object(
+           'id', id, 'queue', queue, 'name', name, 'args', args, 'max_attempts', max_attempts, 'error', error)))
+  FROM ended
+  WHERE final_state = 'failed'
+  HAVING count(*) > 0
 )
 INSERT INTO :schema.finished_tasks
   (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
@@ -27,5 +35,5 @@ INSERT INTO :schema.finished_tasks
 SELECT id, queue, name, args, final_state, priority, run_at, attempts, max_attempts, key,
        created_at, coalesce(attempt_started_at, started_at), coalesce($2::timestamptz, now()), result, error, worker_id, group_key,
        coalesce(last_progress, progress)
-FROM ended, notified
+FROM ended, notified, (SELECT count(*) FROM dead) AS dead_lettered
 RETURNING id::text AS id

@@ -45,7 +45,15 @@ WITH clock AS (
 ), notified AS (
   SELECT count(:schema.notify('task_ready', queue)) AS n
   FROM (SELECT DISTINCT queue FROM retried) AS queues
+), dead AS (
+  -- Failed for good: a copy to its name's dead-letter queue, if it has one.
+  SELECT :schema.dead_letter(jsonb_agg(jsonb_build_object(
+           'id', id, 'queue', queue, 'name', name, 'args', args, 'max_attempts', max_attempts,
+           'error', 'worker lost: the lease of the last attempt (worker ' || coalesce(worker_id, '?') || ') expired')))
+  FROM ended
+  WHERE NOT cancelled
+  HAVING count(*) > 0
 )
 SELECT (SELECT count(*) FROM retried)::integer AS retried, (SELECT count(*) FROM archived)::integer AS failed,
        clock.now AS scanned_to
-FROM notified, clock
+FROM notified, clock, (SELECT count(*) FROM dead) AS dead_lettered

@@ -55,6 +55,15 @@ export function pushOneValues(task: PushInput, now: Date | null): unknown[] {
 /** The statements of flow control: limits, pauses, time to live. */
 export class FlowStatements extends SqlFiles {
   /** Sets the limits of task names of `queue` (removes them where both are null), in one statement. */
+  /** Sets each name's dead-letter queue (null: none); see sql/dead_letters_set.sql. */
+  async setDeadLetters(
+    db: Queryable,
+    queue: string,
+    entries: readonly { name: string; target: string | null }[],
+  ): Promise<void> {
+    await this.run(db, 'dead_letters_set', [queue, entries.map((e) => e.name), entries.map((e) => e.target)]);
+  }
+
   async setFlowLimits(db: Queryable, queue: string, limits: readonly FlowLimitsInput[]): Promise<void> {
     await this.run(db, 'flow_limits_set', [
       queue,

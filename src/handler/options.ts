@@ -1,5 +1,5 @@
 import { z } from 'zod/v4';
-import { taskName } from '../config.js';
+import { queueName, taskName } from '../config.js';
 import { isQueryable, type Queryable } from '../db/queryable.js';
 import { isStandardSchema, type StandardSchemaV1 } from './standard-schema.js';
 
@@ -58,6 +58,11 @@ export const handlerOptions = z
       })
       .strict()
       .optional(),
+    /**
+     * A queue that gets a copy of each task that fails for good (same name and
+     * arguments, its error as last_error, key `dead:<id>`), as its workers store it.
+     */
+    deadLetter: queueName.optional(),
   })
   .strict();
 export type HandlerOptionsInput = z.input<typeof handlerOptions>;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Claimed } from '../db/task-rows.js';
 import type { Runtime } from '../runtime.js';
 import { PeriodicService } from '../service.js';
-import { storeFlowLimits } from './flow-limits.js';
+import { storeHandlerSettings } from './handler-settings.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { TaskRunner } from './task-runner.js';
 
@@ -27,7 +27,7 @@ export class Claimer extends PeriodicService {
   readonly #prefetch: number;
   #heldByLimits = false;
   #rateTimer: NodeJS.Timeout | undefined;
-  /** Whether the handlers' limits are stored: no claim before, as a claim must honour them. */
+  /** Whether the handlers' settings are stored: no claim before, as a claim must honour their limits. */
   #limitsStored = false;
 
   constructor(
@@ -53,7 +53,7 @@ export class Claimer extends PeriodicService {
     if (!this.#limitsStored) {
       // Here rather than at start: a connection cut under it fails this pass,
       // which is tried again, not the worker's start.
-      await storeFlowLimits(this.#runtime);
+      await storeHandlerSettings(this.#runtime);
       this.#limitsStored = true;
     }
     for (;;) {

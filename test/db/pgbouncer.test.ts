@@ -55,6 +55,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000007_flow_turns',
       '1763800000008_http_tasks',
       '1763800000009_progress',
+      '1763800000010_dead_letters',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.

@@ -1,0 +1,24 @@
+import type { Runtime } from '../runtime.js';
+
+/**
+ * Stores what each handler declares for the database to act on: its limits
+ * (groupConcurrency, rateLimit), which every worker's claims read, and its
+ * dead-letter queue, which the statements that end tasks read. What a handler
+ * no longer declares is removed: the code that runs a task name defines them.
+ */
+export async function storeHandlerSettings(
+  runtime: Pick<Runtime, 'queue' | 'statements' | 'pool' | 'handlers'>,
+) {
+  const handlers = [...runtime.handlers.values()];
+  const limits = handlers.map((handler) => ({
+    name: handler.taskName,
+    groupConcurrency: handler.options.groupConcurrency ?? null,
+    rateLimit: handler.options.rateLimit ?? null,
+  }));
+  await runtime.statements.setFlowLimits(runtime.pool, runtime.queue, limits);
+  const deadLetters = handlers.map((handler) => ({
+    name: handler.taskName,
+    target: handler.options.deadLetter ?? null,
+  }));
+  await runtime.statements.setDeadLetters(runtime.pool, runtime.queue, deadLetters);
+}
