@@ -10,6 +10,7 @@ import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } fr
 import type { HandlerOptionsInput, HandlerOptionsWithArgs, PushOptions } from './handler/options.js';
 import { type PushItem, pushTasks, type TaskToPush } from './handler/push.js';
 import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './handler/standard-schema.js';
+import { undoTask } from './handler/undo.js';
 import { HTTP_TASK, type HttpRequest, type HttpResponse } from './http/request.js';
 import type { Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
@@ -50,9 +51,8 @@ export class PgTq {
 
   /**
    * @param name the queue's name; tasks pushed here are run by workers of this queue
-   * @param connection a connection string, pg connection options, or `{ pool }`, plus
-   *   `schema` (default $PGTQ_SCHEMA, else 'pgtq') and `logger`.
-   *   @default $DATABASE_URL, else the PG* environment variables
+   * @param connection a connection string, pg connection options, or `{ pool }`, plus `schema`
+   *   (default $PGTQ_SCHEMA, else 'pgtq') and `logger`. @default $DATABASE_URL, else the PG* variables
    */
   constructor(name: string, connection?: Connection) {
     this.name = parse(queueName, name, 'queue name');
@@ -128,10 +128,7 @@ export class PgTq {
     return handler;
   }
 
-  /**
-   * Pushes a task by name, without the handler's code at hand. When this queue has
-   * handlers registered, the name must be one of them and its arguments are checked.
-   */
+  /** Pushes a task by name; a queue with handlers checks the name is one of them, and its arguments. */
   async push(name: string, args: readonly unknown[] = [], options: PushOptions = {}): Promise<TaskRef> {
     const [ref] = await this.#runtime.pushTasks([{ name, args }], options);
     return ref as TaskRef;
@@ -223,12 +220,14 @@ export class PgTq {
     return this.#admin.retryFailed(options);
   }
 
-  /**
-   * Cancels pending tasks at once; asks running ones to stop (their handler's
-   * signal aborts, in whatever process runs it, and they end cancelled).
-   */
+  /** Cancels pending tasks at once, and running ones by aborting their signal wherever they run. */
   cancel(ids: string | readonly string[], reason?: string): Promise<CancelResult> {
     return this.#admin.cancel(ids, reason);
+  }
+
+  /** Pushes a task that runs succeeded task `id`'s `undo`, at most once (later calls return it). */
+  undo(id: string): Promise<TaskRef> {
+    return undoTask(this.#runtime, id);
   }
 
   /** Moves a pending task to run at `runAt`; false if it is not pending. */

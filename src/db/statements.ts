@@ -135,6 +135,16 @@ export class Statements extends FlowStatements {
     return rows[0];
   }
 
+  /** Stores the compensation of a succeeded task, at most once; see sql/task_undo.sql. */
+  async undoTask(db: Queryable, id: string) {
+    const [row] = await this.run<{ id: string; queue: string; name: string; inserted: boolean }>(
+      db,
+      'task_undo',
+      [id],
+    );
+    return row as { id: string; queue: string; name: string; inserted: boolean };
+  }
+
   // Administration: each calls a function of migrations/1763800000003_admin.sql.
 
   listTasks(db: Queryable, f: TaskListInput) {

@@ -1,6 +1,7 @@
 import { z } from 'zod/v4';
 import { queueName, taskName } from '../config.js';
 import { isQueryable, type Queryable } from '../db/queryable.js';
+import type { TaskContext } from './context.js';
 import { isStandardSchema, type StandardSchemaV1 } from './standard-schema.js';
 
 const int32 = z.number().int().min(-2147483648).max(2147483647);
@@ -63,8 +64,18 @@ export const handlerOptions = z
      * arguments, its error as last_error, key `dead:<id>`), as its workers store it.
      */
     deadLetter: queueName.optional(),
+    /**
+     * Undoes what a succeeded task did, given its arguments and result: `q.undo(id)`
+     * then pushes a task that calls it (at most once per task). `this` is as in the handler.
+     */
+    undo: z
+      .custom<UndoFunction>((value) => typeof value === 'function', 'expected a function (args, result)')
+      .optional(),
   })
   .strict();
+/** A handler's `undo`: called with the arguments and the result of the task it undoes. */
+export type UndoFunction = (this: TaskContext, args: unknown[], result: unknown) => unknown;
+
 export type HandlerOptionsInput = z.input<typeof handlerOptions>;
 export type HandlerOptions = z.output<typeof handlerOptions>;
 /** Options of a handler with an argument schema: the function's arguments are inferred from it. */

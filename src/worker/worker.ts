@@ -5,6 +5,7 @@ import { asError, ConfigError } from '../errors.js';
 import { Presence } from '../presence.js';
 import type { Runtime } from '../runtime.js';
 import { abortable, Service } from '../service.js';
+import { withBuiltInHandlers } from './built-in-handlers.js';
 import { Claimer } from './claimer.js';
 import { Completer } from './completer.js';
 import { Heartbeat } from './heartbeat.js';
@@ -18,7 +19,6 @@ import {
 } from './options.js';
 import { watchScheduler } from './scheduler-watch.js';
 import { TaskRunner } from './task-runner.js';
-import { withHttpTasks } from './with-http.js';
 
 export type { WorkerEvents, WorkerOptions } from './options.js';
 
@@ -49,7 +49,7 @@ export class Worker extends Service<WorkerEvents> {
     super(`worker ${id}`, { keepsProcessAlive: true });
     this.options = resolved;
     this.id = id;
-    if (resolved.http) runtime = withHttpTasks(runtime, resolved.http);
+    runtime = withBuiltInHandlers(runtime, resolved.http);
     this.#runtime = runtime;
     const emit: EmitWorkerEvent = (event, ...args) => {
       (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);

@@ -56,6 +56,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000008_http_tasks',
       '1763800000009_progress',
       '1763800000010_dead_letters',
+      '1763800000011_undo',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.

@@ -148,3 +148,18 @@ it("the README's dead letters example runs as written", async () => {
     delete process.env.PGTQ_SCHEMA;
   }
 });
+
+it("the README's undo example runs as written", async () => {
+  const file = new URL('./undo.generated.ts', import.meta.url);
+  writeFileSync(file, codeAfter('## Undo').replace("from 'pgtq'", "from '../../src/index.js'"));
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await import(file.href);
+    expect(log.mock.calls).toEqual([[['ch_ada_500']]]);
+  } finally {
+    log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+});
