@@ -8,7 +8,7 @@ export {
 export type { Connection, ConnectionOptions } from './config.js';
 export type { FlowGroupRow, PausedRow } from './db/flow-statements.js';
 export type { Queryable } from './db/queryable.js';
-export type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
+export type { ParentTask, ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
 export {
   ConfigError,
   DuplicateHandlerError,

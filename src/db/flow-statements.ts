@@ -1,6 +1,6 @@
 import type { Queryable } from './queryable.js';
 import { SqlFiles } from './sql-files.js';
-import type { PushInput } from './task-rows.js';
+import type { ParentTask, PushInput } from './task-rows.js';
 
 /** The limits of one task name, as stored (see set_flow_limits in migrations/). */
 export interface FlowLimitsInput {
@@ -52,9 +52,8 @@ export function pushOneValues(task: PushInput, now: Date | null): unknown[] {
   ];
 }
 
-/** The statements of flow control: limits, pauses, time to live. */
+/** The statements of flow control (limits, pauses, time to live) and of tasks that run after others. */
 export class FlowStatements extends SqlFiles {
-  /** Sets the limits of task names of `queue` (removes them where both are null), in one statement. */
   /** Sets each name's dead-letter queue (null: none); see sql/dead_letters_set.sql. */
   async setDeadLetters(
     db: Queryable,
@@ -64,6 +63,7 @@ export class FlowStatements extends SqlFiles {
     await this.run(db, 'dead_letters_set', [queue, entries.map((e) => e.name), entries.map((e) => e.target)]);
   }
 
+  /** Sets the limits of task names of `queue` (removes them where both are null), in one statement. */
   async setFlowLimits(db: Queryable, queue: string, limits: readonly FlowLimitsInput[]): Promise<void> {
     await this.run(db, 'flow_limits_set', [
       queue,
@@ -115,5 +115,31 @@ export class FlowStatements extends SqlFiles {
 
   listPaused(db: Queryable, queue: string | null) {
     return this.run<PausedRow>(db, 'paused_list', [queue]);
+  }
+
+  /** Tasks that run after others, in one statement; returns their ids in order (see sql/task_push_after.sql). */
+  async pushAfter(db: Queryable, tasks: readonly PushInput[], now: Date | null = null): Promise<string[]> {
+    const items = tasks.map((task) => ({
+      task: {
+        queue: task.queue,
+        name: task.name,
+        args: task.args,
+        priority: task.priority,
+        run_at: task.run_at,
+        delay_ms: task.delay_ms,
+        max_attempts: task.max_attempts,
+        group_key: task.group_key,
+        ttl_ms: task.ttl_ms,
+      },
+      parents: task.after?.parents,
+      after_failure: task.after?.onFailure,
+    }));
+    const rows = await this.run<{ id: string }>(db, 'task_push_after', [JSON.stringify(items), now]);
+    return rows.map((row) => row.id);
+  }
+
+  /** The parents of task `id` with how they ended, in id order (see sql/task_parents_list.sql). */
+  listParents(db: Queryable, id: string) {
+    return this.run<ParentTask>(db, 'task_parents_list', [id]);
   }
 }

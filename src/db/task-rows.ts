@@ -63,6 +63,8 @@ export interface PushInput {
   replace?: boolean | undefined;
   /** Also ask a running task with the same key to stop. */
   supersede?: boolean | undefined;
+  /** Run once these tasks have succeeded (see push_after in migrations/). */
+  after?: { parents: string[]; onFailure: 'cancel' | 'run' } | undefined;
 }
 
 export interface TaskListInput {
@@ -98,6 +100,15 @@ export interface RetryInput {
   lease_id: string;
   delay_ms: number;
   error: string;
+}
+
+/** A task another ran after (TaskContext.parents), as it ended. */
+export interface ParentTask {
+  id: string;
+  name: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  result: unknown;
+  error: string | null;
 }
 
 /** A row of the queue_summary view. */

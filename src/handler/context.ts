@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { ParentTask } from '../db/task-rows.js';
 import type { Logger } from '../logger.js';
 
 /** The task a handler is running for. */
@@ -35,4 +36,9 @@ export interface TaskContext {
    * kept in history as the last value. Does nothing when called directly.
    */
   progress(value: unknown): void;
+  /**
+   * The tasks this one ran after (the `after` push option), as they ended, with
+   * their results: read in one query when first awaited. Empty for other tasks.
+   */
+  readonly parents: Promise<readonly ParentTask[]>;
 }

@@ -113,7 +113,13 @@ export function createHandler<A extends unknown[], R, Run extends unknown[]>(
   };
 
   const direct = (...args: A): Promise<Awaited<R>> => {
-    const context = { task: null, signal: neverAborted, logger: host.logger, progress: () => {} };
+    const context = {
+      task: null,
+      signal: neverAborted,
+      logger: host.logger,
+      progress: () => {},
+      parents: Promise.resolve([]),
+    };
     if (!options.transactional) return run({ ...context, tx: undefined }, args);
     return withTransaction(host.pool, (tx) => run({ ...context, tx }, args));
   };

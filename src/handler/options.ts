@@ -84,6 +84,21 @@ export type HandlerOptionsWithArgs<S extends StandardSchemaV1<unknown[], unknown
   'args'
 > & { args: S };
 
+/** Tasks to run after: refs from push, or task ids. */
+const afterTasks = z
+  .array(
+    z.union([
+      z.string().regex(/^[1-9]\d{0,18}$/, 'expected a task id'),
+      z.custom<{ id: string }>(
+        (value) =>
+          typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string',
+        'expected a task ref or id',
+      ),
+    ]),
+  )
+  .min(1, 'name at least one task to run after')
+  .max(100_000);
+
 export const pushOptions = z
   .object({
     /** Push on this client, inside its transaction if it has one open. @default the queue's pool */
@@ -115,6 +130,16 @@ export const pushOptions = z
     group: z.string().min(1).max(200).optional(),
     /** Not started within this many ms of the push, it never runs, and ends cancelled as expired. */
     ttlMs: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    /**
+     * Run once these tasks (refs from push, or ids) have succeeded; it waits meanwhile.
+     * A parent that fails or is cancelled cancels it, unless `onFailure: 'run'`.
+     */
+    after: z
+      .union([
+        afterTasks,
+        z.object({ tasks: afterTasks, onFailure: z.enum(['cancel', 'run']).default('cancel') }).strict(),
+      ])
+      .optional(),
   })
   .strict();
 export type PushOptions = z.input<typeof pushOptions>;

@@ -57,8 +57,15 @@ export async function pushTasks(
   );
 }
 
+/** The parents' ids and what their failure does, from the `after` push option. */
+function afterInput(after: NonNullable<PushOptions['after']>): PushInput['after'] {
+  const { tasks, onFailure = 'cancel' } = Array.isArray(after) ? { tasks: after } : after;
+  return { parents: tasks.map((task) => (typeof task === 'string' ? task : task.id)), onFailure };
+}
+
 async function pushInputs(target: PushTarget, db: Queryable, inputs: PushInput[]) {
   const { statements } = target;
+  if (inputs.some((input) => input.after)) return pushWithParents(target, db, inputs);
   const push = (batch: PushInput[]) =>
     refusedAsValidation(
       batch.length === 1 && batch[0] ? statements.pushOne(db, batch[0]) : statements.pushMany(db, batch),
@@ -95,6 +102,43 @@ async function pushReplacing(target: PushTarget, db: Queryable, inputs: PushInpu
     return results;
   };
   return inputs.length === 1 || !isPool(db) ? run(db) : withTransaction(db, run);
+}
+
+/**
+ * A batch with tasks that run after others: those in one statement (push_after),
+ * the others as usual, all in one transaction, the caller's if it has one.
+ */
+async function pushWithParents(target: PushTarget, db: Queryable, inputs: PushInput[]) {
+  const run = async (tx: Queryable) => {
+    const results: { id: string | null; inserted: boolean }[] = inputs.map(() => ({
+      id: null,
+      inserted: true,
+    }));
+    const split = (after: boolean) =>
+      inputs.flatMap((input, i) => (Boolean(input.after) === after ? [i] : []));
+    const [withParents, without] = [split(true), split(false)];
+    if (without.length > 0) {
+      const rest = await pushInputs(
+        target,
+        tx,
+        without.map((i) => inputs[i] as PushInput),
+      );
+      rest.forEach((result, k) => {
+        results[without[k] as number] = result;
+      });
+    }
+    const ids = await refusedAsValidation(
+      target.statements.pushAfter(
+        tx,
+        withParents.map((i) => inputs[i] as PushInput),
+      ),
+    );
+    ids.forEach((id, k) => {
+      results[withParents[k] as number] = { id, inserted: true };
+    });
+    return results;
+  };
+  return isPool(db) ? withTransaction(db, run) : run(db);
 }
 
 function toInput(
@@ -149,6 +193,7 @@ function toInput(
     ttl_ms: options.ttlMs,
     replace: options.onConflict === 'replace' || options.supersede === true,
     supersede: options.supersede,
+    after: options.after && afterInput(options.after),
   };
 }
 
@@ -163,6 +208,9 @@ function checkFlow(
   if (options.group === undefined && (limits?.groupConcurrency || limits?.rateLimit?.perGroup)) {
     const which = limits.groupConcurrency ? 'groupConcurrency' : 'rateLimit.perGroup';
     throw new ValidationError(`${at}${name}: its ${which} holds per group; push it with .with({ group })`);
+  }
+  if (options.after && options.key !== undefined) {
+    throw new ValidationError(`${at}${name}: a task that runs after others cannot have a key`);
   }
   if ((options.onConflict !== undefined || options.supersede) && options.key === undefined) {
     throw new ValidationError(`${at}${name}: onConflict and supersede need a key`);

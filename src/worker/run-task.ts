@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { withTransaction } from '../db/queryable.js';
 import type { Statements } from '../db/statements.js';
-import type { ClaimedRow } from '../db/task-rows.js';
+import type { ClaimedRow, ParentTask } from '../db/task-rows.js';
 import { LeaseLostError, ValidationError } from '../errors.js';
 import type { TaskContext, TaskInfo } from '../handler/context.js';
 import type { AnyHandler } from '../handler/handler.js';
@@ -55,6 +55,7 @@ export async function runTask(
   const logger = deps.logger;
   // The claim may have been made ahead of a free slot: the attempt starts now.
   const startedAt = new Date();
+  let parents: Promise<ParentTask[]> | undefined;
   const attempt = async (tx: pg.PoolClient | undefined): Promise<Outcome> => {
     await deps.hooks.before?.(task);
     const context: TaskContext = {
@@ -65,6 +66,10 @@ export async function runTask(
       logger,
       tx,
       progress: (value) => progress.report(value),
+      get parents() {
+        parents ??= deps.statements.listParents(deps.pool, task.id);
+        return parents;
+      },
     };
     const result = await abort.race(handler.run(context, task.args));
     return successOutcome(result, deps.statements.limits.maxResultBytes);

@@ -1,0 +1,244 @@
+-- Up Migration
+--
+-- Dependencies. A task pushed with parents (`after`) waits in its own state,
+-- 'waiting', until each parent has succeeded; it is made ready (or scheduled, if
+-- its run_at is later) by the statement that ends its last parent, through a
+-- trigger on finished_tasks, so no process polls for it. A parent that ends
+-- failed or cancelled cancels its waiting dependents, which cancels theirs in
+-- turn, unless a dependent was pushed with after_failure 'run': then that parent
+-- counts as done.
+--
+-- task_parents holds the edges of tasks still to run; a task's edges go when it
+-- ends. push_after locks its live parents (FOR KEY SHARE) until it commits, so a
+-- parent cannot end unseen between the push's look and its commit: the end waits.
+--
+-- 'waiting' is only ever named in function bodies here, which are run after this
+-- migration commits, or compared as text: a value added to an enum cannot be used
+-- in the transaction that adds it. It stays in the enum after a down migration.
+
+ALTER TYPE task_state ADD VALUE IF NOT EXISTS 'waiting' BEFORE 'scheduled';
+
+-- The state compared as text: the enum value is not usable yet.
+ALTER TABLE tasks DROP CONSTRAINT tasks_state_check,
+  ADD CONSTRAINT tasks_state_check CHECK (state::text IN ('waiting', 'scheduled', 'ready', 'running'));
+
+-- Parents still to succeed, and what a failed parent does to this task.
+ALTER TABLE tasks ADD COLUMN waiting_for integer,
+                  ADD COLUMN after_failure text CHECK (after_failure IN ('cancel', 'run'));
+
+CREATE TABLE task_parents (
+  parent bigint NOT NULL,
+  child  bigint NOT NULL,
+  PRIMARY KEY (parent, child)
+);
+CREATE INDEX task_parents_child_idx ON task_parents (child);
+
+-- Pushes a task (the fields of push_many's tasks, but key) that runs once every
+-- task in `parents` has succeeded. Returns its id. Refuses an unknown parent, and
+-- one that already failed or was cancelled unless after_failure is 'run'.
+CREATE FUNCTION push_after(task jsonb, parents bigint[], after_failure text DEFAULT 'cancel',
+                           at timestamptz DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+  clock constant timestamptz := coalesce(at, now());
+  live bigint[];
+  missing bigint;
+  -- (a lookup per parent, so that 10,000 parents cost 10,000 lookups, not 10,000²)
+  broken record;
+  t record;
+  new_id bigint;
+  due timestamptz;
+BEGIN
+  IF after_failure IS NULL OR after_failure NOT IN ('cancel', 'run') THEN
+    RAISE EXCEPTION 'pgtq: push_after: after_failure must be ''cancel'' or ''run'', got %', quote_nullable(after_failure)
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF coalesce(cardinality(parents), 0) = 0 THEN
+    RAISE EXCEPTION 'pgtq: push_after: name at least one parent' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- Parents still pending or running, held until this commits (see above).
+  live := ARRAY(SELECT p.id FROM tasks AS p WHERE p.id = ANY (parents) ORDER BY p.id FOR KEY SHARE);
+  SELECT u.id INTO missing FROM unnest(parents) AS u(id)
+  WHERE NOT EXISTS (SELECT FROM tasks AS p WHERE p.id = u.id)
+    AND NOT EXISTS (SELECT FROM finished_tasks AS f WHERE f.id = u.id)
+  LIMIT 1;
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION 'pgtq: push_after: no task with id %', missing USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- (a live parent is locked in tasks, so it is not in finished_tasks)
+  SELECT f.id, f.state INTO broken FROM unnest(parents) AS u(id) JOIN finished_tasks AS f ON f.id = u.id
+  WHERE f.state <> 'succeeded' AND after_failure = 'cancel'
+  LIMIT 1;
+  IF broken.id IS NOT NULL THEN
+    RAISE EXCEPTION 'pgtq: push_after: task % ended %, so a task after it would never run', broken.id, broken.state
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+
+  SELECT * INTO t FROM jsonb_to_record(task) AS x(
+    queue text, name text, args jsonb, priority integer, run_at timestamptz, delay_ms bigint,
+    max_attempts integer, group_key text, ttl_ms bigint);
+  due := coalesce(t.run_at, clock) + make_interval(secs => coalesce(t.delay_ms, 0) / 1000.0);
+  new_id := nextval('task_id_seq');
+  INSERT INTO tasks (id, queue, name, args, state, priority, run_at, max_attempts, created_at,
+                     group_key, expires_at, waiting_for, after_failure)
+  SELECT new_id, t.queue, t.name, coalesce(t.args, '[]'),
+         CASE WHEN cardinality(live) > 0 THEN 'waiting' WHEN due > clock THEN 'scheduled' ELSE 'ready' END::task_state,
+         coalesce(t.priority, 0), due, coalesce(t.max_attempts, 10), clock,
+         CASE WHEN t.group_key IS NOT NULL OR t.ttl_ms IS NOT NULL OR EXISTS (
+                SELECT FROM flow_limits AS l WHERE l.queue = t.queue AND l.name = t.name)
+              THEN task_group(t.queue, t.name, t.group_key, t.ttl_ms, due, clock + make_interval(secs => t.ttl_ms / 1000.0))
+         END,
+         clock + make_interval(secs => t.ttl_ms / 1000.0), cardinality(live), after_failure;
+  INSERT INTO task_parents (parent, child) SELECT DISTINCT p, new_id FROM unnest(parents) AS p;
+  IF cardinality(live) = 0 THEN
+    PERFORM notify(CASE WHEN due > clock THEN 'task_scheduled' ELSE 'task_ready' END, t.queue);
+  END IF;
+  RETURN new_id;
+END
+$$;
+
+-- After tasks end (any statement that stores them in finished_tasks): their
+-- waiting dependents have one parent fewer to wait for, or are cancelled; the
+-- ended tasks' own edges go.
+CREATE FUNCTION release_dependents() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  doomed bigint[];
+  notified integer;
+BEGIN
+  IF NOT EXISTS (SELECT FROM task_parents AS p WHERE p.parent IN (SELECT e.id FROM ended AS e)
+                                                 OR p.child IN (SELECT e.id FROM ended AS e)) THEN
+    RETURN NULL;
+  END IF;
+  WITH counts AS (
+    SELECT p.child, count(*)::integer AS n
+    FROM ended AS e
+    JOIN task_parents AS p ON p.parent = e.id
+    JOIN tasks AS c ON c.id = p.child
+    WHERE c.state = 'waiting' AND (e.state = 'succeeded' OR c.after_failure = 'run')
+    GROUP BY p.child
+  ), released AS (
+    UPDATE tasks AS c
+    SET waiting_for = c.waiting_for - counts.n,
+        state = CASE WHEN c.waiting_for > counts.n THEN 'waiting'
+                     WHEN c.run_at > now() THEN 'scheduled' ELSE 'ready' END::task_state
+    FROM counts
+    WHERE c.id = counts.child
+    RETURNING c.queue, c.state
+  )
+  SELECT count(notify('task_' || r.state, r.queue)) FROM (
+    SELECT DISTINCT queue, state::text AS state FROM released WHERE state <> 'waiting') AS r
+  INTO notified;
+  doomed := ARRAY(
+    SELECT DISTINCT p.child
+    FROM ended AS e
+    JOIN task_parents AS p ON p.parent = e.id
+    JOIN tasks AS c ON c.id = p.child
+    WHERE e.state <> 'succeeded' AND c.state = 'waiting' AND c.after_failure = 'cancel');
+  DELETE FROM task_parents AS p WHERE p.child IN (SELECT e.id FROM ended AS e);
+  IF cardinality(doomed) > 0 THEN
+    -- Stored in history: this trigger runs again for them, and so for their dependents.
+    WITH cancelled AS (
+      DELETE FROM tasks AS t WHERE t.id = ANY (doomed) AND t.state = 'waiting' RETURNING t.*
+    )
+    INSERT INTO finished_tasks
+      (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
+       created_at, started_at, finished_at, error, worker_id, group_key)
+    SELECT c.id, c.queue, c.name, c.args, 'cancelled', c.priority, c.run_at, c.attempts, c.max_attempts, c.key,
+           c.created_at, c.started_at, now(),
+           'cancelled: a task it runs after ended ' || (
+             SELECT string_agg(DISTINCT e.state || ' (task ' || e.id || ')', ', ')
+             FROM ended AS e JOIN task_parents AS p ON p.parent = e.id AND p.child = c.id
+             WHERE e.state <> 'succeeded'),
+           c.worker_id, c.group_key
+    FROM cancelled AS c;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER finished_tasks_release AFTER INSERT ON finished_tasks
+REFERENCING NEW TABLE AS ended FOR EACH STATEMENT EXECUTE FUNCTION release_dependents();
+
+-- A waiting task can be cancelled like a pending one.
+CREATE OR REPLACE FUNCTION cancel_tasks(ids bigint[], reason text DEFAULT 'cancelled')
+RETURNS TABLE (id bigint, outcome text)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+BEGIN
+  -- Pending first: a task claimed meanwhile is found running by the next statement.
+  RETURN QUERY
+  WITH deleted AS (
+    DELETE FROM tasks AS t
+    WHERE t.id = ANY (ids) AND t.state IN ('waiting', 'scheduled', 'ready')
+    RETURNING t.*
+  ), archived AS (
+    INSERT INTO finished_tasks
+      (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
+       created_at, started_at, finished_at, error, worker_id, group_key)
+    SELECT id, queue, name, args, 'cancelled', priority, run_at, attempts, max_attempts, key,
+           created_at, started_at, now(), reason, worker_id, group_key
+    FROM deleted
+    RETURNING id, queue
+  ), notified AS (
+    SELECT count(notify('task_finished', queue)) AS n FROM (SELECT DISTINCT queue FROM archived) AS queues
+  )
+  SELECT archived.id, 'cancelled' FROM archived, notified;
+
+  RETURN QUERY
+  WITH requested AS (
+    UPDATE tasks AS t
+    SET cancel_requested_at = coalesce(t.cancel_requested_at, now())
+    WHERE t.id = ANY (ids) AND t.state = 'running'
+    RETURNING t.id, t.queue
+  ), notified AS (
+    SELECT count(notify('task_cancel', queue)) AS n FROM (SELECT DISTINCT queue FROM requested) AS queues
+  )
+  SELECT requested.id, 'cancel_requested' FROM requested, notified;
+END
+$$;
+
+-- Down Migration
+CREATE OR REPLACE FUNCTION cancel_tasks(ids bigint[], reason text DEFAULT 'cancelled')
+RETURNS TABLE (id bigint, outcome text)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
+  WITH deleted AS (
+    DELETE FROM tasks AS t
+    WHERE t.id = ANY (ids) AND t.state IN ('scheduled', 'ready')
+    RETURNING t.*
+  ), archived AS (
+    INSERT INTO finished_tasks
+      (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
+       created_at, started_at, finished_at, error, worker_id, group_key)
+    SELECT id, queue, name, args, 'cancelled', priority, run_at, attempts, max_attempts, key,
+           created_at, started_at, now(), reason, worker_id, group_key
+    FROM deleted
+    RETURNING id, queue
+  ), notified AS (
+    SELECT count(notify('task_finished', queue)) AS n FROM (SELECT DISTINCT queue FROM archived) AS queues
+  )
+  SELECT archived.id, 'cancelled' FROM archived, notified;
+
+  RETURN QUERY
+  WITH requested AS (
+    UPDATE tasks AS t
+    SET cancel_requested_at = coalesce(t.cancel_requested_at, now())
+    WHERE t.id = ANY (ids) AND t.state = 'running'
+    RETURNING t.id, t.queue
+  ), notified AS (
+    SELECT count(notify('task_cancel', queue)) AS n FROM (SELECT DISTINCT queue FROM requested) AS queues
+  )
+  SELECT requested.id, 'cancel_requested' FROM requested, notified;
+END
+$$;
+DROP TRIGGER finished_tasks_release ON finished_tasks;
+DROP FUNCTION release_dependents();
+DROP FUNCTION push_after(jsonb, bigint[], text, timestamptz);
+DROP TABLE task_parents;
+ALTER TABLE tasks DROP COLUMN after_failure, DROP COLUMN waiting_for;
+ALTER TABLE tasks DROP CONSTRAINT tasks_state_check,
+  ADD CONSTRAINT tasks_state_check CHECK (state IN ('scheduled', 'ready', 'running'));
