@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { redactUrl } from '../dist/config.js';
 import { measureFlow } from './flow.js';
+import { measureGraph } from './graph.js';
 import { now, sleep } from './harness.js';
 import { measurePinned } from './pinned.js';
 import { measureProcesses } from './processes.js';
@@ -69,6 +70,8 @@ const FULL = {
   processes: { counts: [1, 2, 4, 8], concurrency: 10 },
   /** @type {import('./flow.js').FlowScale} */
   flow: { backlog: 20_000, samples: 20, spacingMs: 100, capMs: 30_000 },
+  /** Tasks after one task (fan-out), and before one task (fan-in). */
+  graph: 10_000,
 };
 /** @type {typeof FULL} */
 const QUICK = {
@@ -87,6 +90,7 @@ const QUICK = {
   pgbenchInitialRows: 200_000,
   pinned: { ...FULL.pinned, beforeS: 5, pinS: 10, afterS: 5, sampleS: 2.5, drainCapMs: 10_000 },
   flow: { backlog: 2_000, samples: 5, spacingMs: 50, capMs: 10_000 },
+  graph: 1_000,
 };
 /** Concurrency of the idle worker in the latency and lateness measures. */
 const IDLE_CONCURRENCY = 10;
@@ -273,6 +277,21 @@ function defineCases(scale) {
         row('flowBehindGroupP99', 'pickup of a new group’s task behind a group of as many, p99', 'ms', false),
       ],
       run: (subject, s) => measureFlow(subject, s, (key, result) => processResult(key, result, s)),
+    },
+    {
+      key: 'graph',
+      only: ['pgtq'],
+      concurrency: 10,
+      rows: [
+        row(
+          'graphPlain',
+          `tasks that run after others: ${fmtInt(scale.graph + 1)} plain tasks, push to done, c = 10`,
+        ),
+        row('graphFanOut', `fan-out: 1 task, then ${fmtInt(scale.graph)} after it, push to done`),
+        row('graphFanIn', `fan-in: ${fmtInt(scale.graph)} tasks, then 1 after all, push to done`),
+        row('graphEdgeUs', 'cost of an edge over a plain task (mean of fan-out and fan-in)', 'µs', false),
+      ],
+      run: (subject, s) => measureGraph(subject, s),
     },
     {
       key: 'bareSql',

@@ -9,7 +9,7 @@
 -- counts as done.
 --
 -- task_parents holds the edges of tasks still to run; a task's edges go when it
--- ends. push_after locks its live parents (FOR KEY SHARE) until it commits, so a
+-- ends. push_after_many locks its live parents (FOR KEY SHARE) until it commits, so a
 -- parent cannot end unseen between the push's look and its commit: the end waits.
 --
 -- 'waiting' is only ever named in function bodies here, which are run after this
@@ -33,69 +33,116 @@ CREATE TABLE task_parents (
 );
 CREATE INDEX task_parents_child_idx ON task_parents (child);
 
--- Pushes a task (the fields of push_many's tasks, but key) that runs once every
--- task in `parents` has succeeded. Returns its id. Refuses an unknown parent, and
--- one that already failed or was cancelled unless after_failure is 'run'.
-CREATE FUNCTION push_after(task jsonb, parents bigint[], after_failure text DEFAULT 'cancel',
-                           at timestamptz DEFAULT NULL) RETURNS bigint
+-- Pushes tasks that run after others, in one statement whatever their number:
+-- `tasks` is [{ task: { queue, name, args, priority, run_at, delay_ms,
+-- max_attempts, group_key, ttl_ms }, parents: [id, …], after_failure }], where
+-- after_failure is 'cancel' (the default) or 'run'. Returns each task's id, in
+-- the order given. Refuses an unknown parent, and one that already failed or was
+-- cancelled unless after_failure is 'run'. Each parent is looked up once, however
+-- many tasks name it, and each task's parents once: no work grows with the
+-- product of the two.
+CREATE FUNCTION push_after_many(tasks jsonb, at timestamptz DEFAULT NULL)
+RETURNS TABLE (ord bigint, id bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 #variable_conflict use_column
 DECLARE
   clock constant timestamptz := coalesce(at, now());
+  parents bigint[];
   live bigint[];
-  missing bigint;
-  -- (a lookup per parent, so that 10,000 parents cost 10,000 lookups, not 10,000²)
-  broken record;
-  t record;
-  new_id bigint;
-  due timestamptz;
+  bad record;
 BEGIN
-  IF after_failure IS NULL OR after_failure NOT IN ('cancel', 'run') THEN
-    RAISE EXCEPTION 'pgtq: push_after: after_failure must be ''cancel'' or ''run'', got %', quote_nullable(after_failure)
+  IF jsonb_typeof(tasks) IS DISTINCT FROM 'array' THEN
+    RAISE EXCEPTION 'pgtq: push_after_many expects a JSON array, got %', jsonb_typeof(tasks)
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF coalesce(cardinality(parents), 0) = 0 THEN
-    RAISE EXCEPTION 'pgtq: push_after: name at least one parent' USING ERRCODE = 'invalid_parameter_value';
+  SELECT e.ord, e.value ->> 'after_failure' AS after_failure, jsonb_array_length(e.value -> 'parents') AS n INTO bad
+  FROM jsonb_array_elements(tasks) WITH ORDINALITY AS e(value, ord)
+  WHERE coalesce(e.value ->> 'after_failure', 'cancel') NOT IN ('cancel', 'run')
+     OR jsonb_typeof(e.value -> 'parents') IS DISTINCT FROM 'array' OR jsonb_array_length(e.value -> 'parents') = 0
+  LIMIT 1;
+  IF bad.ord IS NOT NULL THEN
+    RAISE EXCEPTION 'pgtq: push_after: task % needs parents (a non-empty array) and after_failure ''cancel'' or ''run''', bad.ord
+      USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  parents := ARRAY(SELECT DISTINCT p.value::bigint
+                   FROM jsonb_array_elements(tasks) AS e, jsonb_array_elements_text(e -> 'parents') AS p);
   -- Parents still pending or running, held until this commits (see above).
   live := ARRAY(SELECT p.id FROM tasks AS p WHERE p.id = ANY (parents) ORDER BY p.id FOR KEY SHARE);
-  SELECT u.id INTO missing FROM unnest(parents) AS u(id)
-  WHERE NOT EXISTS (SELECT FROM tasks AS p WHERE p.id = u.id)
-    AND NOT EXISTS (SELECT FROM finished_tasks AS f WHERE f.id = u.id)
-  LIMIT 1;
-  IF missing IS NOT NULL THEN
-    RAISE EXCEPTION 'pgtq: push_after: no task with id %', missing USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  -- (a live parent is locked in tasks, so it is not in finished_tasks)
-  SELECT f.id, f.state INTO broken FROM unnest(parents) AS u(id) JOIN finished_tasks AS f ON f.id = u.id
-  WHERE f.state <> 'succeeded' AND after_failure = 'cancel'
-  LIMIT 1;
-  IF broken.id IS NOT NULL THEN
-    RAISE EXCEPTION 'pgtq: push_after: task % ended %, so a task after it would never run', broken.id, broken.state
-      USING ERRCODE = 'invalid_parameter_value';
+  -- The others must have ended, and well: history is read only then, as a lookup
+  -- there probes every partition. (A live parent is locked in tasks, so it is
+  -- not in finished_tasks.)
+  IF cardinality(live) < cardinality(parents) THEN
+    SELECT u.id INTO bad FROM unnest(parents) AS u(id)
+    WHERE NOT EXISTS (SELECT FROM tasks AS p WHERE p.id = u.id)
+      AND NOT EXISTS (SELECT FROM finished_tasks AS f WHERE f.id = u.id)
+    LIMIT 1;
+    IF bad.id IS NOT NULL THEN
+      RAISE EXCEPTION 'pgtq: push_after: no task with id %', bad.id USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT f.id, f.state INTO bad
+    FROM jsonb_array_elements(tasks) AS e
+    CROSS JOIN LATERAL jsonb_array_elements_text(e.value -> 'parents') AS p(id)
+    JOIN finished_tasks AS f ON f.id = p.id::bigint
+    WHERE f.state <> 'succeeded' AND coalesce(e.value ->> 'after_failure', 'cancel') = 'cancel'
+    LIMIT 1;
+    IF bad.id IS NOT NULL THEN
+      RAISE EXCEPTION 'pgtq: push_after: task % ended %, so a task after it would never run', bad.id, bad.state
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
   END IF;
 
-  SELECT * INTO t FROM jsonb_to_record(task) AS x(
-    queue text, name text, args jsonb, priority integer, run_at timestamptz, delay_ms bigint,
-    max_attempts integer, group_key text, ttl_ms bigint);
-  due := coalesce(t.run_at, clock) + make_interval(secs => coalesce(t.delay_ms, 0) / 1000.0);
-  new_id := nextval('task_id_seq');
-  INSERT INTO tasks (id, queue, name, args, state, priority, run_at, max_attempts, created_at,
-                     group_key, expires_at, waiting_for, after_failure)
-  SELECT new_id, t.queue, t.name, coalesce(t.args, '[]'),
-         CASE WHEN cardinality(live) > 0 THEN 'waiting' WHEN due > clock THEN 'scheduled' ELSE 'ready' END::task_state,
-         coalesce(t.priority, 0), due, coalesce(t.max_attempts, 10), clock,
-         CASE WHEN t.group_key IS NOT NULL OR t.ttl_ms IS NOT NULL OR EXISTS (
-                SELECT FROM flow_limits AS l WHERE l.queue = t.queue AND l.name = t.name)
-              THEN task_group(t.queue, t.name, t.group_key, t.ttl_ms, due, clock + make_interval(secs => t.ttl_ms / 1000.0))
-         END,
-         clock + make_interval(secs => t.ttl_ms / 1000.0), cardinality(live), after_failure;
-  INSERT INTO task_parents (parent, child) SELECT DISTINCT p, new_id FROM unnest(parents) AS p;
-  IF cardinality(live) = 0 THEN
-    PERFORM notify(CASE WHEN due > clock THEN 'task_scheduled' ELSE 'task_ready' END, t.queue);
-  END IF;
-  RETURN new_id;
+  RETURN QUERY
+  WITH input AS MATERIALIZED (
+    SELECT e.ord, nextval('task_id_seq') AS id, x.*,
+           coalesce(x.run_at, clock) + make_interval(secs => coalesce(x.delay_ms, 0) / 1000.0) AS due,
+           coalesce(e.value ->> 'after_failure', 'cancel') AS after_failure,
+           ARRAY(SELECT DISTINCT p::bigint FROM jsonb_array_elements_text(e.value -> 'parents') AS p) AS parents
+    FROM jsonb_array_elements(tasks) WITH ORDINALITY AS e(value, ord)
+    CROSS JOIN LATERAL jsonb_to_record(e.value -> 'task') AS x(
+      queue text, name text, args jsonb, priority integer, run_at timestamptz, delay_ms bigint,
+      max_attempts integer, group_key text, ttl_ms bigint)
+  ), waits AS (
+    -- how many of each task's parents are still to end (a hash join with the live ones)
+    SELECT i.id, count(l.id)::integer AS n
+    FROM input AS i CROSS JOIN LATERAL unnest(i.parents) AS p(id)
+    LEFT JOIN unnest(live) AS l(id) ON l.id = p.id
+    GROUP BY i.id
+  ), inserted AS (
+    INSERT INTO tasks (id, queue, name, args, state, priority, run_at, max_attempts, created_at,
+                       group_key, expires_at, waiting_for, after_failure)
+    SELECT i.id, i.queue, i.name, coalesce(i.args, '[]'),
+           CASE WHEN w.n > 0 THEN 'waiting' WHEN i.due > clock THEN 'scheduled' ELSE 'ready' END::task_state,
+           coalesce(i.priority, 0), i.due, coalesce(i.max_attempts, 10), clock,
+           CASE WHEN i.group_key IS NOT NULL OR i.ttl_ms IS NOT NULL OR EXISTS (
+                  SELECT FROM flow_limits AS l WHERE l.queue = i.queue AND l.name = i.name)
+                THEN task_group(i.queue, i.name, i.group_key, i.ttl_ms, i.due,
+                                clock + make_interval(secs => i.ttl_ms / 1000.0))
+           END,
+           clock + make_interval(secs => i.ttl_ms / 1000.0), w.n, i.after_failure
+    FROM input AS i JOIN waits AS w ON w.id = i.id
+    ORDER BY i.ord
+    RETURNING tasks.id, tasks.queue, tasks.state
+  ), edges AS (
+    INSERT INTO task_parents (parent, child)
+    SELECT p.id, i.id FROM input AS i CROSS JOIN LATERAL unnest(i.parents) AS p(id)
+    RETURNING 1
+  ), notified AS (
+    SELECT count(notify('task_' || k.state, k.queue)) AS n
+    FROM (SELECT DISTINCT queue, state::text AS state FROM inserted WHERE state::text <> 'waiting') AS k
+  )
+  SELECT i.ord, i.id FROM input AS i
+  WHERE (SELECT count(*) FROM inserted) >= 0 AND (SELECT count(*) FROM edges) >= 0
+    AND (SELECT n FROM notified) >= 0
+  ORDER BY i.ord;
 END
+$$;
+
+-- One task that runs after `parents`; for triggers, other languages and psql.
+CREATE FUNCTION push_after(task jsonb, parents bigint[], after_failure text DEFAULT 'cancel',
+                           at timestamptz DEFAULT NULL) RETURNS bigint
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+  SELECT id FROM push_after_many(jsonb_build_array(jsonb_build_object(
+    'task', task, 'parents', to_jsonb(parents), 'after_failure', after_failure)), at)
 $$;
 
 -- After tasks end (any statement that stores them in finished_tasks): their
@@ -238,6 +285,7 @@ $$;
 DROP TRIGGER finished_tasks_release ON finished_tasks;
 DROP FUNCTION release_dependents();
 DROP FUNCTION push_after(jsonb, bigint[], text, timestamptz);
+DROP FUNCTION push_after_many(jsonb, timestamptz);
 DROP TABLE task_parents;
 ALTER TABLE tasks DROP COLUMN after_failure, DROP COLUMN waiting_for;
 ALTER TABLE tasks DROP CONSTRAINT tasks_state_check,

@@ -248,11 +248,13 @@ describe('pgtq tasks', () => {
   it.each([
     {
       args: ['--state', 'bogus'],
-      message: '--state: "bogus" is not one of scheduled, ready, running, succeeded, failed, cancelled',
+      message:
+        '--state: "bogus" is not one of waiting, scheduled, ready, running, succeeded, failed, cancelled',
     },
     {
       args: ['--state', 'ready,bogus'],
-      message: '--state: "bogus" is not one of scheduled, ready, running, succeeded, failed, cancelled',
+      message:
+        '--state: "bogus" is not one of waiting, scheduled, ready, running, succeeded, failed, cancelled',
     },
     { args: ['--limit', '0'], message: '--limit must be an integer from 1 to 10000, got "0"' },
     { args: ['--limit', '10001'], message: '--limit must be an integer from 1 to 10000, got "10001"' },

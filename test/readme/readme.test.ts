@@ -163,3 +163,21 @@ it("the README's undo example runs as written", async () => {
     delete process.env.PGTQ_SCHEMA;
   }
 });
+
+it("the README's example of tasks that run after others runs as written", async () => {
+  const file = new URL('./after.generated.ts', import.meta.url);
+  writeFileSync(
+    file,
+    codeAfter('## Tasks that run after others').replace("from 'pgtq'", "from '../../src/index.js'"),
+  );
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await import(file.href);
+    expect(log.mock.calls).toEqual([[['Ada-small.png', 'Ada-large.png']]]);
+  } finally {
+    log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+});

@@ -30,8 +30,9 @@ describe('after', () => {
     });
     const resize = q.handler({ name: 'resize' }, async function (size: string) {
       const [user] = await this.parents;
+      if (!user) throw new Error('resize runs after fetch_user');
       order.push(size);
-      return `${(user?.result as { name: string }).name}-${size}.png`;
+      return `${(user.result as { name: string }).name}-${size}.png`;
     });
     const notify = q.handler({ name: 'notify' }, async function () {
       const parents: readonly ParentTask[] = await this.parents;
@@ -124,6 +125,18 @@ describe('after', () => {
       await expect(q.push('next', [], options)).rejects.toThrow(ValidationError);
       await expect(q.push('next', [], options)).rejects.toThrow(message);
     }
+    // From SQL, the same checks.
+    await expect(
+      db.rows(
+        `SELECT :schema.push_after('{"queue": "refused-after", "name": "next"}', ARRAY[$1::bigint], 'bogus')`,
+        [broken.id],
+      ),
+    ).rejects.toThrow(/after_failure 'cancel' or 'run'/);
+    await expect(
+      db.rows(`SELECT :schema.push_after('{"queue": "refused-after", "name": "next"}', ARRAY[$1::bigint])`, [
+        broken.id,
+      ]),
+    ).rejects.toThrow(/ended failed/);
     // After a failed parent, with onFailure 'run': allowed, and ready at once.
     const anyway = await q.push('next', [], { after: { tasks: [broken], onFailure: 'run' } });
     await anyway.result();
