@@ -9,6 +9,14 @@
 
 ALTER TABLE finished_tasks ADD COLUMN undone_by bigint;
 
+-- The task names whose handler has an undo, as their workers store them: what a
+-- flow's rollback (migrations/1763800000012_task_dependencies.sql) can undo.
+CREATE TABLE undo_names (
+  queue text NOT NULL,
+  name  text NOT NULL,
+  PRIMARY KEY (queue, name)
+);
+
 CREATE OR REPLACE VIEW task_history AS
   SELECT id, queue, name, state, attempts, max_attempts, args, result, error,
          created_at, run_at, started_at, finished_at,
@@ -18,8 +26,11 @@ CREATE OR REPLACE VIEW task_history AS
   FROM finished_tasks;
 
 -- Returns the compensation's id, queue and name, and whether this call stored it; raises
--- invalid_parameter_value for a task that did not succeed or is unknown.
-CREATE FUNCTION undo_task(task_id bigint, OUT id bigint, OUT queue text, OUT name text, OUT inserted boolean)
+-- invalid_parameter_value for a task that did not succeed or is unknown. With
+-- `after_task`, a pending task, the compensation waits for it to end (a flow's
+-- rollback undoes its steps one after the other).
+CREATE FUNCTION undo_task(task_id bigint, after_task bigint DEFAULT NULL,
+                          OUT id bigint, OUT queue text, OUT name text, OUT inserted boolean)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   done finished_tasks%ROWTYPE;
@@ -29,11 +40,18 @@ BEGIN
   WHERE f.id = task_id AND f.state = 'succeeded' AND f.undone_by IS NULL
   RETURNING f.* INTO done;
   IF FOUND THEN
-    INSERT INTO tasks (id, queue, name, args, state, priority, run_at, max_attempts, created_at)
+    INSERT INTO tasks (id, queue, name, args, state, priority, run_at, max_attempts, created_at,
+                       waiting_for, after_failure)
     VALUES (done.undone_by, done.queue, 'pgtq.undo.' || done.name,
             jsonb_build_array(jsonb_build_object('task', done.id::text, 'args', done.args, 'result', done.result)),
-            'ready', done.priority, now(), done.max_attempts, now());
-    PERFORM notify('task_ready', done.queue);
+            CASE WHEN after_task IS NULL THEN 'ready' ELSE 'waiting' END::task_state, done.priority, now(),
+            done.max_attempts, now(), CASE WHEN after_task IS NOT NULL THEN 1 END,
+            CASE WHEN after_task IS NOT NULL THEN 'run' END);
+    IF after_task IS NULL THEN
+      PERFORM notify('task_ready', done.queue);
+    ELSE
+      INSERT INTO task_parents (parent, child) VALUES (after_task, done.undone_by);
+    END IF;
     id := done.undone_by;
     queue := done.queue;
     name := 'pgtq.undo.' || done.name;
@@ -58,7 +76,8 @@ END
 $$;
 
 -- Down Migration
-DROP FUNCTION undo_task(bigint);
+DROP FUNCTION undo_task(bigint, bigint);
+DROP TABLE undo_names;
 DROP VIEW task_history;
 CREATE VIEW task_history AS
   SELECT id, queue, name, state, attempts, max_attempts, args, result, error,

@@ -8,6 +8,13 @@
 -- turn, unless a dependent was pushed with after_failure 'run': then that parent
 -- counts as done.
 --
+-- Sagas. Tasks joined by `after` form a flow, named by the id of its first task
+-- (tasks.flow; null on that first task itself). A dependent pushed with
+-- after_failure 'undo' is cancelled like one with 'cancel', and its flow is rolled
+-- back: each of the flow's steps that succeeded, and whose handler has an undo
+-- (undo_names), is undone, newest first, each compensation waiting for the one
+-- before. A step of a rolled-back flow that succeeds later is undone then.
+--
 -- task_parents holds the edges of tasks still to run; a task's edges go when it
 -- ends. push_after_many locks its live parents (FOR KEY SHARE) until it commits, so a
 -- parent cannot end unseen between the push's look and its commit: the end waits.
@@ -24,7 +31,16 @@ ALTER TABLE tasks DROP CONSTRAINT tasks_state_check,
 
 -- Parents still to succeed, and what a failed parent does to this task.
 ALTER TABLE tasks ADD COLUMN waiting_for integer,
-                  ADD COLUMN after_failure text CHECK (after_failure IN ('cancel', 'run'));
+                  ADD COLUMN after_failure text CHECK (after_failure IN ('cancel', 'run', 'undo')),
+                  ADD COLUMN flow bigint;
+ALTER TABLE finished_tasks ADD COLUMN flow bigint;
+CREATE INDEX finished_tasks_flow_idx ON finished_tasks (flow) WHERE flow IS NOT NULL;
+
+-- Flows rolled back, so that each is rolled back once, and steps that end later are undone.
+CREATE TABLE flows_undone (
+  flow      bigint PRIMARY KEY,
+  undone_at timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE TABLE task_parents (
   parent bigint NOT NULL,
@@ -36,7 +52,7 @@ CREATE INDEX task_parents_child_idx ON task_parents (child);
 -- Pushes tasks that run after others, in one statement whatever their number:
 -- `tasks` is [{ task: { queue, name, args, priority, run_at, delay_ms,
 -- max_attempts, group_key, ttl_ms }, parents: [id, …], after_failure }], where
--- after_failure is 'cancel' (the default) or 'run'. Returns each task's id, in
+-- after_failure is 'cancel' (the default), 'run' or 'undo'. Returns each task's id, in
 -- the order given. Refuses an unknown parent, and one that already failed or was
 -- cancelled unless after_failure is 'run'. Each parent is looked up once, however
 -- many tasks name it, and each task's parents once: no work grows with the
@@ -49,6 +65,10 @@ DECLARE
   clock constant timestamptz := coalesce(at, now());
   parents bigint[];
   live bigint[];
+  -- every parent's flow (its own, or itself if it is a flow's first task), and whether it is pending
+  known bigint[];
+  flows bigint[];
+  pending boolean[];
   bad record;
 BEGIN
   IF jsonb_typeof(tasks) IS DISTINCT FROM 'array' THEN
@@ -57,17 +77,21 @@ BEGIN
   END IF;
   SELECT e.ord, e.value ->> 'after_failure' AS after_failure, jsonb_array_length(e.value -> 'parents') AS n INTO bad
   FROM jsonb_array_elements(tasks) WITH ORDINALITY AS e(value, ord)
-  WHERE coalesce(e.value ->> 'after_failure', 'cancel') NOT IN ('cancel', 'run')
+  WHERE coalesce(e.value ->> 'after_failure', 'cancel') NOT IN ('cancel', 'run', 'undo')
      OR jsonb_typeof(e.value -> 'parents') IS DISTINCT FROM 'array' OR jsonb_array_length(e.value -> 'parents') = 0
   LIMIT 1;
   IF bad.ord IS NOT NULL THEN
-    RAISE EXCEPTION 'pgtq: push_after: task % needs parents (a non-empty array) and after_failure ''cancel'' or ''run''', bad.ord
+    RAISE EXCEPTION 'pgtq: push_after: task % needs parents (a non-empty array) and after_failure ''cancel'', ''run'' or ''undo''', bad.ord
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   parents := ARRAY(SELECT DISTINCT p.value::bigint
                    FROM jsonb_array_elements(tasks) AS e, jsonb_array_elements_text(e -> 'parents') AS p);
   -- Parents still pending or running, held until this commits (see above).
   live := ARRAY(SELECT p.id FROM tasks AS p WHERE p.id = ANY (parents) ORDER BY p.id FOR KEY SHARE);
+  SELECT coalesce(array_agg(p.id), '{}'), coalesce(array_agg(coalesce(p.flow, p.id)), '{}'),
+         coalesce(array_agg(true), '{}')
+  INTO known, flows, pending
+  FROM tasks AS p WHERE p.id = ANY (live);
   -- The others must have ended, and well: history is read only then, as a lookup
   -- there probes every partition. (A live parent is locked in tasks, so it is
   -- not in finished_tasks.)
@@ -83,12 +107,15 @@ BEGIN
     FROM jsonb_array_elements(tasks) AS e
     CROSS JOIN LATERAL jsonb_array_elements_text(e.value -> 'parents') AS p(id)
     JOIN finished_tasks AS f ON f.id = p.id::bigint
-    WHERE f.state <> 'succeeded' AND coalesce(e.value ->> 'after_failure', 'cancel') = 'cancel'
+    WHERE f.state <> 'succeeded' AND coalesce(e.value ->> 'after_failure', 'cancel') <> 'run'
     LIMIT 1;
     IF bad.id IS NOT NULL THEN
       RAISE EXCEPTION 'pgtq: push_after: task % ended %, so a task after it would never run', bad.id, bad.state
         USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    SELECT known || array_agg(f.id), flows || array_agg(coalesce(f.flow, f.id)), pending || array_agg(false)
+    INTO known, flows, pending
+    FROM finished_tasks AS f WHERE f.id = ANY (parents);
   END IF;
 
   RETURN QUERY
@@ -102,14 +129,14 @@ BEGIN
       queue text, name text, args jsonb, priority integer, run_at timestamptz, delay_ms bigint,
       max_attempts integer, group_key text, ttl_ms bigint)
   ), waits AS (
-    -- how many of each task's parents are still to end (a hash join with the live ones)
-    SELECT i.id, count(l.id)::integer AS n
+    -- how many of each task's parents are still to end, and its flow (one hash join)
+    SELECT i.id, (count(*) FILTER (WHERE k.pending))::integer AS n, min(k.flow) AS flow
     FROM input AS i CROSS JOIN LATERAL unnest(i.parents) AS p(id)
-    LEFT JOIN unnest(live) AS l(id) ON l.id = p.id
+    JOIN unnest(known, flows, pending) AS k(id, flow, pending) ON k.id = p.id
     GROUP BY i.id
   ), inserted AS (
     INSERT INTO tasks (id, queue, name, args, state, priority, run_at, max_attempts, created_at,
-                       group_key, expires_at, waiting_for, after_failure)
+                       group_key, expires_at, waiting_for, after_failure, flow)
     SELECT i.id, i.queue, i.name, coalesce(i.args, '[]'),
            CASE WHEN w.n > 0 THEN 'waiting' WHEN i.due > clock THEN 'scheduled' ELSE 'ready' END::task_state,
            coalesce(i.priority, 0), i.due, coalesce(i.max_attempts, 10), clock,
@@ -118,7 +145,7 @@ BEGIN
                 THEN task_group(i.queue, i.name, i.group_key, i.ttl_ms, i.due,
                                 clock + make_interval(secs => i.ttl_ms / 1000.0))
            END,
-           clock + make_interval(secs => i.ttl_ms / 1000.0), w.n, i.after_failure
+           clock + make_interval(secs => i.ttl_ms / 1000.0), w.n, i.after_failure, w.flow
     FROM input AS i JOIN waits AS w ON w.id = i.id
     ORDER BY i.ord
     RETURNING tasks.id, tasks.queue, tasks.state
@@ -152,8 +179,17 @@ CREATE FUNCTION release_dependents() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   doomed bigint[];
+  rolled_back bigint[];
   notified integer;
 BEGIN
+  -- A step of a flow rolled back before it ended is undone now (only once a flow was).
+  IF EXISTS (SELECT FROM flows_undone) THEN
+    PERFORM undo_task(e.id)
+    FROM ended AS e
+    JOIN flows_undone AS f ON f.flow = coalesce(e.flow, e.id)
+    JOIN undo_names AS u ON u.queue = e.queue AND u.name = e.name
+    WHERE e.state = 'succeeded';
+  END IF;
   IF NOT EXISTS (SELECT FROM task_parents AS p WHERE p.parent IN (SELECT e.id FROM ended AS e)
                                                  OR p.child IN (SELECT e.id FROM ended AS e)) THEN
     RETURN NULL;
@@ -177,13 +213,16 @@ BEGIN
   SELECT count(notify('task_' || r.state, r.queue)) FROM (
     SELECT DISTINCT queue, state::text AS state FROM released WHERE state <> 'waiting') AS r
   INTO notified;
-  doomed := ARRAY(
-    SELECT DISTINCT p.child
-    FROM ended AS e
-    JOIN task_parents AS p ON p.parent = e.id
-    JOIN tasks AS c ON c.id = p.child
-    WHERE e.state <> 'succeeded' AND c.state = 'waiting' AND c.after_failure = 'cancel');
+  SELECT array_agg(DISTINCT p.child), array_agg(DISTINCT c.flow) FILTER (WHERE c.after_failure = 'undo')
+  INTO doomed, rolled_back
+  FROM ended AS e
+  JOIN task_parents AS p ON p.parent = e.id
+  JOIN tasks AS c ON c.id = p.child
+  WHERE e.state <> 'succeeded' AND c.state = 'waiting' AND c.after_failure IN ('cancel', 'undo');
   DELETE FROM task_parents AS p WHERE p.child IN (SELECT e.id FROM ended AS e);
+  -- Before the cancellations below: a dependent they cancel that also asked for
+  -- an undo finds its flow rolled back already.
+  PERFORM undo_flow(f) FROM unnest(rolled_back) AS f;
   IF cardinality(doomed) > 0 THEN
     -- Stored in history: this trigger runs again for them, and so for their dependents.
     WITH cancelled AS (
@@ -191,17 +230,44 @@ BEGIN
     )
     INSERT INTO finished_tasks
       (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
-       created_at, started_at, finished_at, error, worker_id, group_key)
+       created_at, started_at, finished_at, error, worker_id, group_key, flow)
     SELECT c.id, c.queue, c.name, c.args, 'cancelled', c.priority, c.run_at, c.attempts, c.max_attempts, c.key,
            c.created_at, c.started_at, now(),
            'cancelled: a task it runs after ended ' || (
              SELECT string_agg(DISTINCT e.state || ' (task ' || e.id || ')', ', ')
              FROM ended AS e JOIN task_parents AS p ON p.parent = e.id AND p.child = c.id
              WHERE e.state <> 'succeeded'),
-           c.worker_id, c.group_key
+           c.worker_id, c.group_key, c.flow
     FROM cancelled AS c;
   END IF;
   RETURN NULL;
+END
+$$;
+
+-- Rolls back flow `flow_id` once: undoes each of its steps that succeeded and
+-- has an undo, newest first, each compensation after the one before. Returns
+-- how many it undid (0 if the flow was rolled back already).
+CREATE FUNCTION undo_flow(flow_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  step record;
+  previous bigint;
+  undone integer := 0;
+BEGIN
+  INSERT INTO flows_undone (flow) VALUES (flow_id) ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN
+    RETURN 0;
+  END IF;
+  FOR step IN
+    SELECT f.id FROM finished_tasks AS f
+    JOIN undo_names AS u ON u.queue = f.queue AND u.name = f.name
+    WHERE (f.flow = flow_id OR f.id = flow_id) AND f.state = 'succeeded' AND f.undone_by IS NULL
+    ORDER BY f.finished_at DESC, f.id DESC
+  LOOP
+    SELECT u.id INTO previous FROM undo_task(step.id, previous) AS u;
+    undone := undone + 1;
+  END LOOP;
+  RETURN undone;
 END
 $$;
 
@@ -223,9 +289,9 @@ BEGIN
   ), archived AS (
     INSERT INTO finished_tasks
       (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
-       created_at, started_at, finished_at, error, worker_id, group_key)
+       created_at, started_at, finished_at, error, worker_id, group_key, flow)
     SELECT id, queue, name, args, 'cancelled', priority, run_at, attempts, max_attempts, key,
-           created_at, started_at, now(), reason, worker_id, group_key
+           created_at, started_at, now(), reason, worker_id, group_key, flow
     FROM deleted
     RETURNING id, queue
   ), notified AS (
@@ -283,10 +349,13 @@ BEGIN
 END
 $$;
 DROP TRIGGER finished_tasks_release ON finished_tasks;
+DROP FUNCTION undo_flow(bigint);
 DROP FUNCTION release_dependents();
 DROP FUNCTION push_after(jsonb, bigint[], text, timestamptz);
 DROP FUNCTION push_after_many(jsonb, timestamptz);
 DROP TABLE task_parents;
-ALTER TABLE tasks DROP COLUMN after_failure, DROP COLUMN waiting_for;
+DROP TABLE flows_undone;
+ALTER TABLE finished_tasks DROP COLUMN flow;
+ALTER TABLE tasks DROP COLUMN after_failure, DROP COLUMN waiting_for, DROP COLUMN flow;
 ALTER TABLE tasks DROP CONSTRAINT tasks_state_check,
   ADD CONSTRAINT tasks_state_check CHECK (state IN ('scheduled', 'ready', 'running'));

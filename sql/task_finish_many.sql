@@ -31,9 +31,9 @@ WITH outcome AS (
 )
 INSERT INTO :schema.finished_tasks
   (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
-   created_at, started_at, finished_at, result, error, worker_id, group_key, progress)
+   created_at, started_at, finished_at, result, error, worker_id, group_key, progress, flow)
 SELECT id, queue, name, args, final_state, priority, run_at, attempts, max_attempts, key,
        created_at, coalesce(attempt_started_at, started_at), coalesce($2::timestamptz, now()), result, error, worker_id, group_key,
-       coalesce(last_progress, progress)
+       coalesce(last_progress, progress), flow
 FROM ended, notified, (SELECT count(*) FROM dead) AS dead_lettered
 RETURNING id::text AS id

@@ -33,13 +33,13 @@ WITH clock AS (
 ), archived AS (
   INSERT INTO :schema.finished_tasks
     (id, queue, name, args, state, priority, run_at, attempts, max_attempts, key,
-     created_at, started_at, finished_at, error, worker_id, group_key, progress)
+     created_at, started_at, finished_at, error, worker_id, group_key, progress, flow)
   SELECT id, queue, name, args, CAST(CASE WHEN cancelled THEN 'cancelled' ELSE 'failed' END AS :schema.task_state),
          priority, run_at, attempts, max_attempts, key, created_at, started_at, clock.now,
          CASE WHEN cancelled THEN 'cancelled while running; then its worker was lost'
               ELSE 'worker lost: the lease of the last attempt (worker ' || coalesce(worker_id, '?') || ') expired'
          END,
-         worker_id, group_key, progress
+         worker_id, group_key, progress, flow
   FROM ended, clock
   RETURNING id
 ), notified AS (

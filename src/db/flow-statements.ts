@@ -63,6 +63,11 @@ export class FlowStatements extends SqlFiles {
     await this.run(db, 'dead_letters_set', [queue, entries.map((e) => e.name), entries.map((e) => e.target)]);
   }
 
+  /** Records which names have a handler with undo; see sql/undo_names_set.sql. */
+  async setUndoNames(db: Queryable, queue: string, entries: readonly { name: string; undoable: boolean }[]) {
+    await this.run(db, 'undo_names_set', [queue, entries.map((e) => e.name), entries.map((e) => e.undoable)]);
+  }
+
   /** Sets the limits of task names of `queue` (removes them where both are null), in one statement. */
   async setFlowLimits(db: Queryable, queue: string, limits: readonly FlowLimitsInput[]): Promise<void> {
     await this.run(db, 'flow_limits_set', [

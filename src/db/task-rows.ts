@@ -64,7 +64,7 @@ export interface PushInput {
   /** Also ask a running task with the same key to stop. */
   supersede?: boolean | undefined;
   /** Run once these tasks have succeeded (see push_after in migrations/). */
-  after?: { parents: string[]; onFailure: 'cancel' | 'run' } | undefined;
+  after?: { parents: string[]; onFailure: 'cancel' | 'run' | 'undo' } | undefined;
 }
 
 export interface TaskListInput {

@@ -132,12 +132,15 @@ export const pushOptions = z
     ttlMs: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     /**
      * Run once these tasks (refs from push, or ids) have succeeded; it waits meanwhile.
-     * A parent that fails or is cancelled cancels it, unless `onFailure: 'run'`.
+     * A parent that fails or is cancelled cancels it, unless `onFailure: 'run'`; with
+     * `'undo'` it also undoes the flow's steps that succeeded, newest first (a saga).
      */
     after: z
       .union([
         afterTasks,
-        z.object({ tasks: afterTasks, onFailure: z.enum(['cancel', 'run']).default('cancel') }).strict(),
+        z
+          .object({ tasks: afterTasks, onFailure: z.enum(['cancel', 'run', 'undo']).default('cancel') })
+          .strict(),
       ])
       .optional(),
   })

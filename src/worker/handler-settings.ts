@@ -3,7 +3,8 @@ import type { Runtime } from '../runtime.js';
 /**
  * Stores what each handler declares for the database to act on: its limits
  * (groupConcurrency, rateLimit), which every worker's claims read, and its
- * dead-letter queue, which the statements that end tasks read. What a handler
+ * dead-letter queue, which the statements that end tasks read, and whether it
+ * has an undo, which a flow's rollback reads. What a handler
  * no longer declares is removed: the code that runs a task name defines them.
  */
 export async function storeHandlerSettings(
@@ -21,4 +22,9 @@ export async function storeHandlerSettings(
     target: handler.options.deadLetter ?? null,
   }));
   await runtime.statements.setDeadLetters(runtime.pool, runtime.queue, deadLetters);
+  const undoable = handlers.map((handler) => ({
+    name: handler.taskName,
+    undoable: Boolean(handler.options.undo),
+  }));
+  await runtime.statements.setUndoNames(runtime.pool, runtime.queue, undoable);
 }

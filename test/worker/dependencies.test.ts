@@ -131,7 +131,7 @@ describe('after', () => {
         `SELECT :schema.push_after('{"queue": "refused-after", "name": "next"}', ARRAY[$1::bigint], 'bogus')`,
         [broken.id],
       ),
-    ).rejects.toThrow(/after_failure 'cancel' or 'run'/);
+    ).rejects.toThrow(/after_failure 'cancel', 'run' or 'undo'/);
     await expect(
       db.rows(`SELECT :schema.push_after('{"queue": "refused-after", "name": "next"}', ARRAY[$1::bigint])`, [
         broken.id,
@@ -166,5 +166,42 @@ describe('after', () => {
     await services.start(q.worker({ concurrency: 20 }));
     expect(await fanIn.result()).toBe(1_000);
     expect(await children[999]?.result()).toBe(1);
+  });
+
+  it("onFailure 'undo': a failed step rolls back the flow, undoing the steps that succeeded, newest first", async () => {
+    const q = db.queue('saga');
+    const undone: string[] = [];
+    const step = q.handler(
+      {
+        name: 'book',
+        maxAttempts: 1,
+        undo: async (args) => {
+          undone.push(String(args[0]));
+        },
+      },
+      async (what: string, fails = false) => {
+        if (fails) throw new Error(`${what} is sold out`);
+        return what;
+      },
+    );
+    await services.start(q.worker({ concurrency: 1 }));
+    // A → B (fails), C → D; C is done before B fails (one at a time: A, C, then B).
+    const a = await step.push('flight');
+    const c = await step.with({ after: [a] }).push('hotel');
+    await c.result();
+    const b = await step.with({ after: [a] }).push('car', true);
+    const d = await step.with({ after: { tasks: [b, c], onFailure: 'undo' } }).push('confirm');
+    await waitFor(() => undone.length === 2, { timeoutMs: 10_000 });
+    expect(undone).toEqual(['hotel', 'flight']);
+    expect(await stateOf(d.id)).toBe('cancelled');
+    expect(await stateOf(b.id)).toBe('failed');
+    const marks = await db.rows<{ id: string; undone: boolean }>(
+      'SELECT id::text, undone_by IS NOT NULL AS undone FROM :schema.task_history WHERE id = ANY ($1::bigint[]) ORDER BY id',
+      [[a.id, c.id]],
+    );
+    expect(marks).toEqual([
+      { id: a.id, undone: true },
+      { id: c.id, undone: true },
+    ]);
   });
 });
