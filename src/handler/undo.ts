@@ -22,9 +22,10 @@ interface Undoing {
  */
 export function undoHandlers(host: HandlerHost, handlers: Iterable<AnyHandler>): AnyHandler[] {
   return [...handlers].flatMap((handler) => {
-    const undo = handler.options.undo;
+    // A compensation keeps the handler's attempts, back-off, timeout and priority;
+    // not its argument schema, limits, dead letters, nor an undo of its own.
+    const { undo, args, groupConcurrency, rateLimit, deadLetter, ...options } = handler.options;
     if (!undo) return [];
-    const { args: _, groupConcurrency, rateLimit, deadLetter, ...options } = handler.options;
     const name = `${UNDO_PREFIX}${handler.taskName}`;
     const compensate = function (this: TaskContext, undoing: Undoing) {
       return undo.call(this, undoing.args, undoing.result);
