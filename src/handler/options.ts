@@ -64,6 +64,8 @@ export const handlerOptions = z
      * arguments, its error as last_error, key `dead:<id>`), as its workers store it.
      */
     deadLetter: queueName.optional(),
+    /** The same as `deadLetter`, spelled as in SQL: give one or the other. */
+    dead_letter: queueName.optional(),
     /**
      * Undoes what a succeeded task did, given its arguments and result: `q.undo(id)`
      * then pushes a task that calls it (at most once per task). `this` is as in the handler.
@@ -72,7 +74,11 @@ export const handlerOptions = z
       .custom<UndoFunction>((value) => typeof value === 'function', 'expected a function (args, result)')
       .optional(),
   })
-  .strict();
+  .strict()
+  .refine((o) => !(o.deadLetter && o.dead_letter && o.deadLetter !== o.dead_letter), {
+    message: 'deadLetter and dead_letter name different queues: give one',
+    path: ['dead_letter'],
+  });
 /** A handler's `undo`: called with the arguments and the result of the task it undoes. */
 export type UndoFunction = (this: TaskContext, args: unknown[], result: unknown) => unknown;
 

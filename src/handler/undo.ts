@@ -24,7 +24,7 @@ export function undoHandlers(host: HandlerHost, handlers: Iterable<AnyHandler>):
   return [...handlers].flatMap((handler) => {
     // A compensation keeps the handler's attempts, back-off, timeout and priority;
     // not its argument schema, limits, dead letters, nor an undo of its own.
-    const { undo, args, groupConcurrency, rateLimit, deadLetter, ...options } = handler.options;
+    const { undo, args, groupConcurrency, rateLimit, deadLetter, dead_letter, ...options } = handler.options;
     if (!undo) return [];
     const name = `${UNDO_PREFIX}${handler.taskName}`;
     const compensate = function (this: TaskContext, undoing: Undoing) {

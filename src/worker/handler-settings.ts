@@ -19,7 +19,7 @@ export async function storeHandlerSettings(
   await runtime.statements.setFlowLimits(runtime.pool, runtime.queue, limits);
   const deadLetters = handlers.map((handler) => ({
     name: handler.taskName,
-    target: handler.options.deadLetter ?? null,
+    target: handler.options.deadLetter ?? handler.options.dead_letter ?? null,
   }));
   await runtime.statements.setDeadLetters(runtime.pool, runtime.queue, deadLetters);
   const undoable = handlers.map((handler) => ({

@@ -91,5 +91,15 @@ describe('dead letters', () => {
     await (await services.start(again.worker())).stop();
     expect(await db.rows("SELECT target FROM :schema.dead_letters WHERE queue = 'fickle'")).toEqual([]);
     expect(() => q.handler({ name: 'other', deadLetter: '' }, async () => {})).toThrow(ConfigError);
+    expect(() => q.handler({ name: 'both', deadLetter: 'a', dead_letter: 'b' }, async () => {})).toThrow(
+      /deadLetter and dead_letter name different queues/,
+    );
+    // Spelled as in SQL, the same option.
+    const snake = db.queue('snake');
+    snake.handler({ name: 'job', dead_letter: 'snake-dead' }, async () => {});
+    await (await services.start(snake.worker())).stop();
+    expect(await db.rows("SELECT target FROM :schema.dead_letters WHERE queue = 'snake'")).toEqual([
+      { target: 'snake-dead' },
+    ]);
   });
 });
