@@ -172,31 +172,20 @@ LANGUAGE sql SET search_path FROM CURRENT AS $$
     'task', task, 'parents', to_jsonb(parents), 'after_failure', after_failure)), at)
 $$;
 
--- After tasks end (any statement that stores them in finished_tasks): their
--- waiting dependents have one parent fewer to wait for, or are cancelled; the
--- ended tasks' own edges go.
-CREATE FUNCTION release_dependents() RETURNS trigger
+-- Tasks `ids` ended, each in its state (`states`: a task state, or 'deleted' for
+-- a pending task deleted for good): their waiting dependents have one parent fewer
+-- to wait for, or are cancelled (their flow rolled back, if they asked for
+-- 'undo'); the edges of the ended tasks to their own parents go.
+CREATE FUNCTION release_after(ids bigint[], states text[]) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   doomed bigint[];
   rolled_back bigint[];
   notified integer;
 BEGIN
-  -- A step of a flow rolled back before it ended is undone now (only once a flow was).
-  IF EXISTS (SELECT FROM flows_undone) THEN
-    PERFORM undo_task(e.id)
-    FROM ended AS e
-    JOIN flows_undone AS f ON f.flow = coalesce(e.flow, e.id)
-    JOIN undo_names AS u ON u.queue = e.queue AND u.name = e.name
-    WHERE e.state = 'succeeded';
-  END IF;
-  IF NOT EXISTS (SELECT FROM task_parents AS p WHERE p.parent IN (SELECT e.id FROM ended AS e)
-                                                 OR p.child IN (SELECT e.id FROM ended AS e)) THEN
-    RETURN NULL;
-  END IF;
   WITH counts AS (
     SELECT p.child, count(*)::integer AS n
-    FROM ended AS e
+    FROM unnest(ids, states) AS e(id, state)
     JOIN task_parents AS p ON p.parent = e.id
     JOIN tasks AS c ON c.id = p.child
     WHERE c.state = 'waiting' AND (e.state = 'succeeded' OR c.after_failure = 'run')
@@ -215,16 +204,16 @@ BEGIN
   INTO notified;
   SELECT array_agg(DISTINCT p.child), array_agg(DISTINCT c.flow) FILTER (WHERE c.after_failure = 'undo')
   INTO doomed, rolled_back
-  FROM ended AS e
+  FROM unnest(ids, states) AS e(id, state)
   JOIN task_parents AS p ON p.parent = e.id
   JOIN tasks AS c ON c.id = p.child
   WHERE e.state <> 'succeeded' AND c.state = 'waiting' AND c.after_failure IN ('cancel', 'undo');
-  DELETE FROM task_parents AS p WHERE p.child IN (SELECT e.id FROM ended AS e);
+  DELETE FROM task_parents AS p WHERE p.child = ANY (ids);
   -- Before the cancellations below: a dependent they cancel that also asked for
   -- an undo finds its flow rolled back already.
   PERFORM undo_flow(f) FROM unnest(rolled_back) AS f;
   IF cardinality(doomed) > 0 THEN
-    -- Stored in history: this trigger runs again for them, and so for their dependents.
+    -- Stored in history: the trigger below runs for them, and so for their dependents.
     WITH cancelled AS (
       DELETE FROM tasks AS t WHERE t.id = ANY (doomed) AND t.state = 'waiting' RETURNING t.*
     )
@@ -233,12 +222,40 @@ BEGIN
        created_at, started_at, finished_at, error, worker_id, group_key, flow)
     SELECT c.id, c.queue, c.name, c.args, 'cancelled', c.priority, c.run_at, c.attempts, c.max_attempts, c.key,
            c.created_at, c.started_at, now(),
-           'cancelled: a task it runs after ended ' || (
-             SELECT string_agg(DISTINCT e.state || ' (task ' || e.id || ')', ', ')
-             FROM ended AS e JOIN task_parents AS p ON p.parent = e.id AND p.child = c.id
+           'cancelled: a task it runs after ' || (
+             SELECT string_agg(DISTINCT CASE WHEN e.state = 'deleted' THEN 'was deleted' ELSE 'ended ' || e.state END
+                               || ' (task ' || e.id || ')', ', ')
+             FROM unnest(ids, states) AS e(id, state)
+             JOIN task_parents AS p ON p.parent = e.id AND p.child = c.id
              WHERE e.state <> 'succeeded'),
            c.worker_id, c.group_key, c.flow
     FROM cancelled AS c;
+  END IF;
+END
+$$;
+
+-- After any statement that stores tasks in finished_tasks (a finish, a rescue, a
+-- cancel, a time to live, a dependent cancelled above): a step of a flow rolled
+-- back before it ended is undone, and the ended tasks' dependents released.
+CREATE FUNCTION release_dependents() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  ids bigint[];
+  states text[];
+BEGIN
+  -- (only once a flow was rolled back)
+  IF EXISTS (SELECT FROM flows_undone) THEN
+    PERFORM undo_task(e.id)
+    FROM ended AS e
+    JOIN flows_undone AS f ON f.flow = coalesce(e.flow, e.id)
+    JOIN undo_names AS u ON u.queue = e.queue AND u.name = e.name
+    WHERE e.state = 'succeeded';
+  END IF;
+  -- Most tasks have no parent and no dependent: one probe each, then nothing.
+  IF EXISTS (SELECT FROM task_parents AS p WHERE p.parent IN (SELECT e.id FROM ended AS e)
+                                                 OR p.child IN (SELECT e.id FROM ended AS e)) THEN
+    SELECT array_agg(e.id), array_agg(e.state::text) INTO ids, states FROM ended AS e;
+    PERFORM release_after(ids, states);
   END IF;
   RETURN NULL;
 END
@@ -312,7 +329,68 @@ BEGIN
 END
 $$;
 
+-- A pending task deleted for good (delete_tasks, flush) ends nothing in history:
+-- its dependents are released or cancelled here, as for a cancelled parent.
+CREATE OR REPLACE FUNCTION flush(queue text, max_count integer DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  gone bigint[];
+BEGIN
+  WITH doomed AS (
+    SELECT t.id FROM tasks AS t
+    WHERE t.queue = flush.queue AND t.state IN ('scheduled', 'ready')
+    LIMIT max_count
+    FOR UPDATE SKIP LOCKED
+  ), deleted AS (
+    DELETE FROM tasks AS t USING doomed WHERE t.id = doomed.id RETURNING t.id
+  )
+  SELECT coalesce(array_agg(d.id), '{}') INTO gone FROM deleted AS d;
+  IF EXISTS (SELECT FROM task_parents AS p WHERE p.parent = ANY (gone)) THEN
+    PERFORM release_after(gone, array_fill('deleted'::text, ARRAY[cardinality(gone)]));
+  END IF;
+  RETURN cardinality(gone);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION delete_tasks(ids bigint[]) RETURNS SETOF bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  gone bigint[];
+BEGIN
+  WITH pending AS (
+    DELETE FROM tasks AS t WHERE t.id = ANY (ids) AND t.state <> 'running' RETURNING t.id
+  )
+  SELECT coalesce(array_agg(p.id), '{}') INTO gone FROM pending AS p;
+  IF EXISTS (SELECT FROM task_parents AS p WHERE p.parent = ANY (gone) OR p.child = ANY (gone)) THEN
+    PERFORM release_after(gone, array_fill('deleted'::text, ARRAY[cardinality(gone)]));
+  END IF;
+  RETURN QUERY SELECT unnest(gone);
+  RETURN QUERY DELETE FROM finished_tasks AS f WHERE f.id = ANY (ids) RETURNING f.id;
+END
+$$;
+
 -- Down Migration
+CREATE OR REPLACE FUNCTION delete_tasks(ids bigint[]) RETURNS SETOF bigint
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+  WITH pending AS (
+    DELETE FROM tasks AS t WHERE t.id = ANY (ids) AND t.state <> 'running' RETURNING t.id
+  ), finished AS (
+    DELETE FROM finished_tasks AS f WHERE f.id = ANY (ids) RETURNING f.id
+  )
+  SELECT id FROM pending UNION ALL SELECT id FROM finished
+$$;
+CREATE OR REPLACE FUNCTION flush(queue text, max_count integer DEFAULT NULL) RETURNS bigint
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+  WITH doomed AS (
+    SELECT id FROM tasks AS t
+    WHERE t.queue = flush.queue AND t.state IN ('scheduled', 'ready')
+    LIMIT max_count
+    FOR UPDATE SKIP LOCKED
+  ), deleted AS (
+    DELETE FROM tasks AS t USING doomed WHERE t.id = doomed.id RETURNING 1
+  )
+  SELECT count(*) FROM deleted
+$$;
 CREATE OR REPLACE FUNCTION cancel_tasks(ids bigint[], reason text DEFAULT 'cancelled')
 RETURNS TABLE (id bigint, outcome text)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -351,6 +429,7 @@ $$;
 DROP TRIGGER finished_tasks_release ON finished_tasks;
 DROP FUNCTION undo_flow(bigint);
 DROP FUNCTION release_dependents();
+DROP FUNCTION release_after(bigint[], text[]);
 DROP FUNCTION push_after(jsonb, bigint[], text, timestamptz);
 DROP FUNCTION push_after_many(jsonb, timestamptz);
 DROP TABLE task_parents;

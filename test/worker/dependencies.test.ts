@@ -168,6 +168,35 @@ describe('after', () => {
     expect(await children[999]?.result()).toBe(1);
   });
 
+  it('deleting or flushing a pending parent cancels its dependents; deleting a waiting task leaves no edge', async () => {
+    const q = db.queue('deleted-parents');
+    const later = { delayMs: 3_600_000 };
+    const parent = await q.push('n', [], later);
+    const child = await q.push('n', [], { after: [parent] });
+    const anyway = await q.push('n', [], { after: { tasks: [parent], onFailure: 'run' } });
+    expect(await q.delete(parent.id)).toEqual([parent.id]);
+    const [row] = await db.rows('SELECT state::text, error FROM :schema.task_history WHERE id = $1', [
+      child.id,
+    ]);
+    expect(row).toEqual({
+      state: 'cancelled',
+      error: `cancelled: a task it runs after was deleted (task ${parent.id})`,
+    });
+    expect(await stateOf(anyway.id)).toBe('ready');
+
+    const ready = await q.push('n');
+    const afterReady = await q.push('n', [], { after: [ready] });
+    expect(await q.flush()).toBeGreaterThanOrEqual(1);
+    expect(await stateOf(afterReady.id)).toBe('cancelled');
+
+    const root = await q.push('n', [], later);
+    const waiting = await q.push('n', [], { after: [root] });
+    await q.delete(waiting.id);
+    expect(await db.rows('SELECT parent FROM :schema.task_parents WHERE child = $1', [waiting.id])).toEqual(
+      [],
+    );
+  });
+
   it("onFailure 'undo': a failed step rolls back the flow, undoing the steps that succeeded, newest first", async () => {
     const q = db.queue('saga');
     const undone: string[] = [];
