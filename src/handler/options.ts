@@ -1,4 +1,5 @@
 import { z } from 'zod/v4';
+import { isTaskId } from '../admin.js';
 import { queueName, taskName } from '../config.js';
 import { isQueryable, type Queryable } from '../db/queryable.js';
 import type { TaskContext } from './context.js';
@@ -94,7 +95,7 @@ export type HandlerOptionsWithArgs<S extends StandardSchemaV1<unknown[], unknown
 const afterTasks = z
   .array(
     z.union([
-      z.string().regex(/^[1-9]\d{0,18}$/, 'expected a task id'),
+      z.string().refine(isTaskId, 'expected a task id'),
       z.custom<{ id: string }>(
         (value) =>
           typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string',

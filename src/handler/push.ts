@@ -222,11 +222,15 @@ function checkFlow(
   }
 }
 
-/** `statement`, with a refusal of the database for flow options (see task_group in migrations/) as a ValidationError. */
-function refusedAsValidation<T>(statement: Promise<T>): Promise<T> {
+/**
+ * `statement`, with pgtq's own refusals of bad input in the database (a message
+ * 'pgtq: …', invalid_parameter_value: task_group, push_after_many, undo_task) as
+ * a ValidationError whose message begins with `what`.
+ */
+export function refusedAsValidation<T>(statement: Promise<T>, what = ''): Promise<T> {
   return statement.catch((error: unknown) => {
     const { code, message } = error as { code?: unknown; message?: unknown };
     if (code !== '22023' || typeof message !== 'string' || !message.startsWith('pgtq: ')) throw error;
-    throw new ValidationError(message.slice('pgtq: '.length), { cause: error });
+    throw new ValidationError(`${what}${message.slice('pgtq: '.length)}`, { cause: error });
   });
 }

@@ -5,6 +5,7 @@ import { ConfigError, ValidationError } from '../errors.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
 import type { TaskContext } from './context.js';
 import { type AnyHandler, createHandler, type HandlerHost } from './handler.js';
+import { refusedAsValidation } from './push.js';
 
 /** The task name of a compensation: this, then the name of the task it undoes. */
 export const UNDO_PREFIX = 'pgtq.undo.';
@@ -56,10 +57,6 @@ export async function undoTask(target: UndoTarget, id: string): Promise<TaskRef>
       throw new ConfigError(`undo: task ${id} is a "${task.name}" task, whose handler here has no undo`);
     }
   }
-  const undo = await target.statements.undoTask(target.pool, id).catch((error: unknown) => {
-    const { code, message } = error as { code?: unknown; message?: unknown };
-    if (code !== '22023' || typeof message !== 'string') throw error;
-    throw new ValidationError(`undo: ${message.replace(/^pgtq: /, '')}`, { cause: error });
-  });
+  const undo = await refusedAsValidation(target.statements.undoTask(target.pool, id), 'undo: ');
   return new TaskRef(target, undo);
 }
