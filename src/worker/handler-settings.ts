@@ -2,10 +2,10 @@ import type { Runtime } from '../runtime.js';
 
 /**
  * Stores what each handler declares for the database to act on: its limits
- * (groupConcurrency, rateLimit), which every worker's claims read, and its
- * dead-letter queue, which the statements that end tasks read, and whether it
- * has an undo, which a flow's rollback reads. What a handler
- * no longer declares is removed: the code that runs a task name defines them.
+ * (groupConcurrency, rateLimit), which every worker's claims read; its
+ * dead-letter queue, which the statements that end tasks read; and whether it
+ * has an undo, which a flow's rollback reads. What a handler no longer declares
+ * is removed: the code that runs a task name defines them.
  */
 export async function storeHandlerSettings(
   runtime: Pick<Runtime, 'queue' | 'statements' | 'pool' | 'handlers'>,
