@@ -34,6 +34,8 @@ export const taskFilter = z
       .optional(),
     name: z.string().min(1).optional(),
     key: z.string().min(1).optional(),
+    /** Its flow-control group. */
+    group: z.string().min(1).optional(),
     /** @default 100 */
     limit: z.number().int().min(1).max(10_000).default(100),
     /** Only tasks with a smaller id: pass the last id of a page to get the next. */
@@ -85,6 +87,7 @@ export class Admin {
       key: f.key ?? null,
       limit: f.limit,
       beforeId: f.beforeId ?? null,
+      group: f.group ?? null,
     });
   }
 

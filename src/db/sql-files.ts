@@ -35,11 +35,12 @@ export class SqlFiles {
   readonly schema: string;
   readonly #texts = new Map<string, { name?: string; text: string }>();
   readonly #tag: string;
-  readonly #prepared: boolean;
+  /** Whether each statement runs as a named prepared statement. */
+  readonly preparedStatements: boolean;
 
   constructor(schema: string, { preparedStatements = true }: SqlOptions = {}) {
     this.schema = schema;
-    this.#prepared = preparedStatements;
+    this.preparedStatements = preparedStatements;
     this.#tag = createHash('sha1').update(schema).digest('hex').slice(0, 10);
   }
 
@@ -48,7 +49,7 @@ export class SqlFiles {
     let statement = this.#texts.get(file);
     if (!statement) {
       const text = renderSql(file, this.schema);
-      statement = this.#prepared ? { name: `pgtq_${file}_${this.#tag}`, text } : { text };
+      statement = this.preparedStatements ? { name: `pgtq_${file}_${this.#tag}`, text } : { text };
       this.#texts.set(file, statement);
     }
     const result = await db.query<R & pg.QueryResultRow>({ ...statement, values });

@@ -148,7 +148,15 @@ export class Statements extends FlowStatements {
   // Administration: each calls a function of migrations/1763800000003_admin.sql.
 
   listTasks(db: Queryable, f: TaskListInput) {
-    return this.run<TaskRow>(db, 'task_list', [f.queue, f.states, f.name, f.key, f.limit, f.beforeId]);
+    return this.run<TaskRow>(db, 'task_list', [
+      f.queue,
+      f.states,
+      f.name,
+      f.key,
+      f.limit,
+      f.beforeId,
+      f.group,
+    ]);
   }
 
   async retryTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {
@@ -242,7 +250,7 @@ export class Statements extends FlowStatements {
     return row?.removed ?? false;
   }
 
-  listSchedules(db: Queryable, queue: string) {
+  listSchedules(db: Queryable, queue: string | null) {
     return this.run<ScheduleRow>(db, 'schedule_list', [queue]);
   }
 

@@ -44,6 +44,10 @@ export interface TaskRow {
   error: string | null;
   /** What its handler last reported (see TaskContext.progress), or null. */
   progress: unknown;
+  /** Its flow-control group, or null. */
+  group_key: string | null;
+  /** The worker running it, or that last ran it; null when it never started. */
+  worker_id: string | null;
 }
 
 export interface PushInput {
@@ -68,12 +72,14 @@ export interface PushInput {
 }
 
 export interface TaskListInput {
-  queue: string;
+  /** null: every queue of the schema */
+  queue: string | null;
   states: readonly TaskState[] | null;
   name: string | null;
   key: string | null;
   limit: number;
   beforeId: string | null;
+  group: string | null;
 }
 
 export interface ProcessInput {

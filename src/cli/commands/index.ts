@@ -1,5 +1,6 @@
 import type { Command } from '../common.js';
 import { cancelCommand } from './cancel.js';
+import { dashboardCommand } from './dashboard.js';
 import { demoCommand } from './demo.js';
 import { flushCommand } from './flush.js';
 import { migrateCommand } from './migrate.js';
@@ -27,5 +28,6 @@ export const commands: Record<string, Command> = {
   flush: flushCommand,
   pause: pauseCommand,
   resume: resumeCommand,
+  dashboard: dashboardCommand,
   demo: demoCommand,
 };

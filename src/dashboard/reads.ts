@@ -1,0 +1,113 @@
+import { isTaskId } from '../admin.js';
+import type { PgTq } from '../pgtq.js';
+import { TASK_STATES, type TaskState } from '../states.js';
+import { HttpError } from './http-error.js';
+import type { DashboardStatements } from './queries.js';
+
+/** What the dashboard reads and acts on: one schema, through a queue's pool and statements. */
+export interface DashboardSource {
+  readonly q: PgTq;
+  readonly queries: DashboardStatements;
+}
+
+/** How far back the overview's chart goes. */
+const CHART_MINUTES = 60;
+/** The overview lists at most this many running tasks and held groups. */
+const SHOWN = 50;
+const PAGE = 50;
+const MAX_PAGE = 500;
+
+/** Everything the overview shows, read in parallel: of one queue, or (queue null) of every queue. */
+export async function overview({ q, queries }: DashboardSource, queue: string | null) {
+  const [summary, throughput, processes, running, paused, groups] = await Promise.all([
+    q.statements.listQueueSummary(q.pool, queue),
+    queries.throughput(q.pool, queue, CHART_MINUTES),
+    q.statements.listProcesses(q.pool),
+    queries.running(q.pool, queue, SHOWN),
+    q.statements.listPaused(q.pool, queue),
+    q.statements.listFlowGroups(q.pool, queue),
+  ]);
+  const mine = processes.filter((p) => queue === null || p.queue === queue);
+  const queues = new Set([...summary, ...processes, ...paused].map((row) => row.queue));
+  return {
+    now: new Date(),
+    queues: [...queues].sort(),
+    summary: summary.map(({ queue, state, count, oldest_age, oldest_age_ms }) => ({
+      queue,
+      state,
+      count,
+      oldest_age,
+      oldest_age_ms,
+    })),
+    throughput,
+    processes: mine,
+    running,
+    paused,
+    held: groups.filter((group) => group.held_by !== null).slice(0, SHOWN),
+  };
+}
+
+/** A page of tasks, newest first, and the `before` of the next page (keyset paging, never OFFSET). */
+export async function taskList({ q }: DashboardSource, params: URLSearchParams) {
+  const states = params.getAll('state').filter((s) => s !== '');
+  for (const state of states) {
+    if (!(TASK_STATES as readonly string[]).includes(state))
+      throw new HttpError(400, `unknown state "${state}"`);
+  }
+  const before = text(params, 'before');
+  if (before !== null && !isTaskId(before)) throw new HttpError(400, `before: "${before}" is not a task id`);
+  const limit = Number(params.get('limit') ?? PAGE);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new HttpError(400, `limit: expected an integer from 1 to ${MAX_PAGE}`);
+  }
+  // One more than asked: whether there is a next page, without counting.
+  const rows = await q.statements.listTasks(q.pool, {
+    queue: text(params, 'queue'),
+    states: states.length > 0 ? (states as TaskState[]) : null,
+    name: text(params, 'name'),
+    key: text(params, 'key'),
+    group: text(params, 'group'),
+    beforeId: before,
+    limit: limit + 1,
+  });
+  const tasks = rows.slice(0, limit);
+  return { tasks, next: rows.length > limit ? (tasks.at(-1)?.id ?? null) : null };
+}
+
+/** One task, with the tasks it waits for and those waiting for it. */
+export async function taskDetail({ q, queries }: DashboardSource, id: string) {
+  if (!isTaskId(id)) throw new HttpError(400, `"${id}" is not a task id`);
+  const [task, links] = await Promise.all([q.statements.getTask(q.pool, id), queries.taskLinks(q.pool, id)]);
+  if (!task) throw new HttpError(404, `task ${id} not found`);
+  const pick = (role: string) =>
+    links.filter((link) => link.role === role).map(({ id, name, state }) => ({ id, name, state }));
+  return { task, parents: pick('parent'), children: pick('child') };
+}
+
+export async function failures({ q, queries }: DashboardSource, queue: string | null) {
+  return { failures: await queries.failures(q.pool, queue, 200) };
+}
+
+export async function schedules({ q }: DashboardSource) {
+  const rows = await q.statements.listSchedules(q.pool, null);
+  return {
+    schedules: rows.map(({ queue, name, cron, tz, task_name, next_fire_at, last_fired_at, error }) => ({
+      queue,
+      name,
+      cron,
+      tz,
+      task_name,
+      next_fire_at,
+      last_fired_at,
+      error,
+    })),
+  };
+}
+
+/** A query parameter, or null when absent or empty (an empty filter field means "any"). */
+export function text(params: URLSearchParams, name: string): string | null {
+  const value = params.get(name);
+  if (value === null || value === '') return null;
+  if (value.length > 1000) throw new HttpError(400, `${name}: too long`);
+  return value;
+}
