@@ -18,6 +18,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { redactUrl } from '../dist/config.js';
+import { measureDashboard } from './dashboard.js';
 import { measureFlow } from './flow.js';
 import { measureGraph } from './graph.js';
 import { now, sleep } from './harness.js';
@@ -72,6 +73,8 @@ const FULL = {
   flow: { backlog: 20_000, samples: 20, spacingMs: 100, capMs: 30_000 },
   /** Tasks after one task (fan-out), and before one task (fan-in). */
   graph: 10_000,
+  /** @type {import('./dashboard.js').DashboardScale} */
+  dashboard: { finished: 1_000_000, pending: 100_000 },
 };
 /** @type {typeof FULL} */
 const QUICK = {
@@ -91,6 +94,7 @@ const QUICK = {
   pinned: { ...FULL.pinned, beforeS: 5, pinS: 10, afterS: 5, sampleS: 2.5, drainCapMs: 10_000 },
   flow: { backlog: 2_000, samples: 5, spacingMs: 50, capMs: 10_000 },
   graph: 1_000,
+  dashboard: { finished: 50_000, pending: 5_000 },
 };
 /** Concurrency of the idle worker in the latency and lateness measures. */
 const IDLE_CONCURRENCY = 10;
@@ -292,6 +296,31 @@ function defineCases(scale) {
         row('graphEdgeUs', 'cost of an edge over a plain task (mean of fan-out and fan-in)', 'µs', false),
       ],
       run: (subject, s) => measureGraph(subject, s),
+    },
+    {
+      key: 'dashboard',
+      only: ['pgtq'],
+      concurrency: 0,
+      rows: [
+        ['dashboardOverview', 'overview, every queue'],
+        ['dashboardOverviewQueue', 'overview, one queue'],
+        ['dashboardTasks', 'task list, first page'],
+        ['dashboardTasksFailed', 'task list, failed tasks'],
+        ['dashboardTasksName', 'task list, one queue and task name'],
+        ['dashboardTasksDeep', 'task list, a page in the middle of history (keyset)'],
+        ['dashboardTask', 'one task'],
+        ['dashboardFailures', 'failures by name and first line'],
+        ['dashboardMetrics', '/metrics scrape'],
+      ].flatMap(([key, label], i) => [
+        row(
+          key,
+          `${i === 0 ? `dashboard on ${fmtInt(scale.dashboard.finished)} finished + ${fmtInt(scale.dashboard.pending)} pending: ` : ''}${label}, database time`,
+          'ms',
+          false,
+        ),
+        row(`${key}Wall`, `${label}, whole request`, 'ms', false),
+      ]),
+      run: (subject, s) => measureDashboard(subject, s),
     },
     {
       key: 'bareSql',

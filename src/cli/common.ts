@@ -77,6 +77,16 @@ export function positiveInt(name: string, value: string | undefined, fallback: n
   return n;
 }
 
+/** The value of option `--name` as a TCP port (0: any free one), or `fallback` when it is absent. */
+export function portNumber(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) {
+    throw new UsageError(`--${name} must be a port number, got "${value}"`);
+  }
+  return n;
+}
+
 type ConnectionFlags = {
   'database-url'?: string;
   schema?: string;

@@ -21,8 +21,8 @@ export const taskActions: Record<
   string,
   (source: DashboardSource, id: string, body: Body) => Promise<ActionResult>
 > = {
-  async retry({ q }, id) {
-    const [retried] = await q.statements.retryTasks(q.pool, [taskId(id)]);
+  async retry({ q, statements }, id) {
+    const [retried] = await statements.retryTasks(q.pool, [taskId(id)]);
     if (!retried) {
       throw new HttpError(
         409,
@@ -32,24 +32,24 @@ export const taskActions: Record<
     return { message: `task ${id} is ready again` };
   },
 
-  async cancel({ q }, id) {
-    const [row] = await q.statements.cancelTasks(q.pool, [taskId(id)], 'cancelled from the dashboard');
+  async cancel({ q, statements }, id) {
+    const [row] = await statements.cancelTasks(q.pool, [taskId(id)], 'cancelled from the dashboard');
     if (!row) throw new HttpError(409, `task ${id} was not cancelled: it is not pending or running`);
     return {
       message: row.outcome === 'cancelled' ? `task ${id} is cancelled` : `task ${id} is asked to stop`,
     };
   },
 
-  async delete({ q }, id) {
-    const [deleted] = await q.statements.deleteTasks(q.pool, [taskId(id)]);
+  async delete({ q, statements }, id) {
+    const [deleted] = await statements.deleteTasks(q.pool, [taskId(id)]);
     if (!deleted) throw new HttpError(409, `task ${id} was not deleted: only a pending task can be`);
     return { message: `task ${id} is deleted` };
   },
 
-  async reschedule({ q }, id, body) {
+  async reschedule({ q, statements }, id, body) {
     const runAt = typeof body.runAt === 'string' ? new Date(body.runAt) : undefined;
     if (!runAt || Number.isNaN(runAt.getTime())) throw new HttpError(400, 'runAt: expected a date and time');
-    if (!(await q.statements.rescheduleTask(q.pool, taskId(id), runAt))) {
+    if (!(await statements.rescheduleTask(q.pool, taskId(id), runAt))) {
       throw new HttpError(409, `task ${id} was not rescheduled: only a task waiting to start can be`);
     }
     return { message: `task ${id} runs at ${runAt.toISOString()}` };
@@ -65,7 +65,7 @@ export async function retryFailureGroup({ q, queries }: DashboardSource, body: B
 
 /** Pauses or resumes a queue, or one task name of it. */
 export async function setPaused(
-  { q }: DashboardSource,
+  { q, statements }: DashboardSource,
   queue: string,
   paused: boolean,
   body: Body,
@@ -77,8 +77,8 @@ export async function setPaused(
       : parse(taskName, body.name, 'task name', ValidationError);
   const what = name === null ? `queue ${queue}` : `${name} in queue ${queue}`;
   const changed = paused
-    ? await q.statements.pauseQueue(q.pool, queue, name)
-    : await q.statements.resumeQueue(q.pool, queue, name);
+    ? await statements.pauseQueue(q.pool, queue, name)
+    : await statements.resumeQueue(q.pool, queue, name);
   const verb = paused ? 'paused' : 'resumed';
   return { message: changed ? `${what} is ${verb}` : `${what} was already ${verb}`, changed };
 }

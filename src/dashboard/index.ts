@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod/v4';
 import { type Connection, parse } from '../config.js';
+import { Statements } from '../db/statements.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { PgTq } from '../pgtq.js';
@@ -54,9 +55,11 @@ export function dashboard(
   const o = parse(options, dashboardOptions, 'dashboard options', ConfigError);
   const owned = source instanceof PgTq ? undefined : new PgTq('default', source);
   const q = owned ?? (source as PgTq);
-  const queries = new DashboardStatements(q.schema, { preparedStatements: q.statements.preparedStatements });
+  const unprepared = { preparedStatements: false };
+  const statements = new Statements(q.schema, q.statements.limits, unprepared);
+  const queries = new DashboardStatements(q.schema, unprepared);
   const route = createRouter(
-    { q, queries },
+    { q, statements, queries },
     {
       basePath: o.basePath,
       token: o.token,

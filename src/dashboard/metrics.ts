@@ -37,11 +37,11 @@ export class Metrics {
   }
 
   async #render(): Promise<string> {
-    const { q, queries } = this.#source;
+    const { q, statements, queries } = this.#source;
     const [rows, summary, processes] = await Promise.all([
       queries.finishedSince(q.pool, this.#since, BOUNDS),
-      q.statements.listQueueSummary(q.pool, null),
-      q.statements.listProcesses(q.pool),
+      statements.listQueueSummary(q.pool, null),
+      statements.listProcesses(q.pool),
     ]);
     for (const row of rows) {
       if (row.until !== null) {

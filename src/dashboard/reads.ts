@@ -1,12 +1,19 @@
 import { isTaskId } from '../admin.js';
+import type { Statements } from '../db/statements.js';
 import type { PgTq } from '../pgtq.js';
 import { TASK_STATES, type TaskState } from '../states.js';
 import { HttpError } from './http-error.js';
 import type { DashboardStatements } from './queries.js';
 
-/** What the dashboard reads and acts on: one schema, through a queue's pool and statements. */
+/**
+ * What the dashboard reads and acts on: one schema, through a queue's pool. Its statements
+ * are not prepared: each request is planned for its own filters (a generic plan of a list
+ * with optional filters would read history in id order whatever the filter), and a
+ * dashboard sends few enough that planning costs nothing worth keeping.
+ */
 export interface DashboardSource {
   readonly q: PgTq;
+  readonly statements: Statements;
   readonly queries: DashboardStatements;
 }
 
@@ -18,14 +25,14 @@ const PAGE = 50;
 const MAX_PAGE = 500;
 
 /** Everything the overview shows, read in parallel: of one queue, or (queue null) of every queue. */
-export async function overview({ q, queries }: DashboardSource, queue: string | null) {
+export async function overview({ q, statements, queries }: DashboardSource, queue: string | null) {
   const [summary, throughput, processes, running, paused, groups] = await Promise.all([
-    q.statements.listQueueSummary(q.pool, queue),
+    statements.listQueueSummary(q.pool, queue),
     queries.throughput(q.pool, queue, CHART_MINUTES),
-    q.statements.listProcesses(q.pool),
+    statements.listProcesses(q.pool),
     queries.running(q.pool, queue, SHOWN),
-    q.statements.listPaused(q.pool, queue),
-    q.statements.listFlowGroups(q.pool, queue),
+    statements.listPaused(q.pool, queue),
+    statements.listFlowGroups(q.pool, queue),
   ]);
   const mine = processes.filter((p) => queue === null || p.queue === queue);
   const queues = new Set([...summary, ...processes, ...paused].map((row) => row.queue));
@@ -48,7 +55,7 @@ export async function overview({ q, queries }: DashboardSource, queue: string | 
 }
 
 /** A page of tasks, newest first, and the `before` of the next page (keyset paging, never OFFSET). */
-export async function taskList({ q }: DashboardSource, params: URLSearchParams) {
+export async function taskList({ q, statements }: DashboardSource, params: URLSearchParams) {
   const states = params.getAll('state').filter((s) => s !== '');
   for (const state of states) {
     if (!(TASK_STATES as readonly string[]).includes(state))
@@ -61,7 +68,7 @@ export async function taskList({ q }: DashboardSource, params: URLSearchParams) 
     throw new HttpError(400, `limit: expected an integer from 1 to ${MAX_PAGE}`);
   }
   // One more than asked: whether there is a next page, without counting.
-  const rows = await q.statements.listTasks(q.pool, {
+  const rows = await statements.listTasks(q.pool, {
     queue: text(params, 'queue'),
     states: states.length > 0 ? (states as TaskState[]) : null,
     name: text(params, 'name'),
@@ -75,9 +82,9 @@ export async function taskList({ q }: DashboardSource, params: URLSearchParams) 
 }
 
 /** One task, with the tasks it waits for and those waiting for it. */
-export async function taskDetail({ q, queries }: DashboardSource, id: string) {
+export async function taskDetail({ q, statements, queries }: DashboardSource, id: string) {
   if (!isTaskId(id)) throw new HttpError(400, `"${id}" is not a task id`);
-  const [task, links] = await Promise.all([q.statements.getTask(q.pool, id), queries.taskLinks(q.pool, id)]);
+  const [task, links] = await Promise.all([statements.getTask(q.pool, id), queries.taskLinks(q.pool, id)]);
   if (!task) throw new HttpError(404, `task ${id} not found`);
   const pick = (role: string) =>
     links.filter((link) => link.role === role).map(({ id, name, state }) => ({ id, name, state }));
@@ -88,8 +95,8 @@ export async function failures({ q, queries }: DashboardSource, queue: string | 
   return { failures: await queries.failures(q.pool, queue, 200) };
 }
 
-export async function schedules({ q }: DashboardSource) {
-  const rows = await q.statements.listSchedules(q.pool, null);
+export async function schedules({ q, statements }: DashboardSource) {
+  const rows = await statements.listSchedules(q.pool, null);
   return {
     schedules: rows.map(({ queue, name, cron, tz, task_name, next_fire_at, last_fired_at, error }) => ({
       queue,

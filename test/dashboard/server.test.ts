@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DashboardServer, dashboard, serveDashboard } from '../../src/dashboard/index.js';
+import type { failures, overview, taskDetail, taskList } from '../../src/dashboard/reads.js';
 import { ConfigError, Fail, type PgTq } from '../../src/index.js';
 import { useTestSchema } from '../helpers/queue.js';
 
@@ -26,8 +27,23 @@ async function failNext(q: PgTq, error: string): Promise<string> {
   return task.id;
 }
 
+type Overview = Awaited<ReturnType<typeof overview>>;
+type TaskPage = Awaited<ReturnType<typeof taskList>>;
+type Detail = Awaited<ReturnType<typeof taskDetail>>;
+type Failures = Awaited<ReturnType<typeof failures>>;
+type Done = { ok: true; message: string; retried?: number };
+
+/** The JSON of an answer, as the type the page expects. */
+async function json<T>(res: Response | Promise<Response>): Promise<T> {
+  return (await (await res).json()) as T;
+}
+
 const post = (url: string, body: unknown = {}, headers: Record<string, string> = {}) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 
 describe('the dashboard API', () => {
   let q: PgTq;
@@ -45,46 +61,53 @@ describe('the dashboard API', () => {
     ]);
     await db.queue('images').push('resize', ['a.png']);
     await failNext(q, 'smtp down');
-    const overview = await (await fetch(`${base}api/overview`)).json();
+    const overview = await json<Overview>(fetch(`${base}api/overview`));
     const expected = await db.rows<{ queue: string; state: string; count: number }>(
       'SELECT queue, state::text, count::int FROM :schema.queue_summary AS s ORDER BY s.queue, s.state',
     );
-    expect(overview.summary.map(({ queue, state, count }: typeof expected[0]) => ({ queue, state, count }))).toEqual(expected);
+    expect(
+      overview.summary.map(({ queue, state, count }: (typeof expected)[0]) => ({ queue, state, count })),
+    ).toEqual(expected);
     expect(overview.queues).toEqual(['images', 'mail']);
-    const failedThisMinute = overview.throughput.reduce((n: number, m: { failed: number }) => n + m.failed, 0);
+    const failedThisMinute = overview.throughput.reduce(
+      (n: number, m: { failed: number }) => n + m.failed,
+      0,
+    );
     expect(failedThisMinute).toBe(1);
-    const one = await (await fetch(`${base}api/overview?queue=images`)).json();
+    const one = await json<Overview>(fetch(`${base}api/overview?queue=images`));
     expect(one.summary).toEqual([expect.objectContaining({ queue: 'images', state: 'ready', count: 1 })]);
   });
 
   it('lists tasks by filter, newest first, a page at a time by keyset', async () => {
-    const refs = await db.queue('paged').pushMany(
-      Array.from({ length: 5 }, (_, i) => ({ name: 'p', args: [i], group: i % 2 ? 'odd' : 'even' })),
-    );
+    const refs = await db
+      .queue('paged')
+      .pushMany(
+        Array.from({ length: 5 }, (_, i) => ({ name: 'p', args: [i], group: i % 2 ? 'odd' : 'even' })),
+      );
     const ids = refs.map((r) => r.id).reverse();
-    const first = await (await fetch(`${base}api/tasks?queue=paged&limit=2`)).json();
+    const first = await json<TaskPage>(fetch(`${base}api/tasks?queue=paged&limit=2`));
     expect(first.tasks.map((t: { id: string }) => t.id)).toEqual(ids.slice(0, 2));
-    const second = await (await fetch(`${base}api/tasks?queue=paged&limit=2&before=${first.next}`)).json();
-    const third = await (await fetch(`${base}api/tasks?queue=paged&limit=2&before=${second.next}`)).json();
+    const second = await json<TaskPage>(fetch(`${base}api/tasks?queue=paged&limit=2&before=${first.next}`));
+    const third = await json<TaskPage>(fetch(`${base}api/tasks?queue=paged&limit=2&before=${second.next}`));
     expect([...second.tasks, ...third.tasks].map((t: { id: string }) => t.id)).toEqual(ids.slice(2));
     expect(third.next).toBeNull();
-    const odd = await (await fetch(`${base}api/tasks?queue=paged&group=odd`)).json();
-    expect(odd.tasks.map((t: { args: number[] }) => t.args[0])).toEqual([3, 1]);
-    const failed = await (await fetch(`${base}api/tasks?state=failed&state=cancelled`)).json();
+    const odd = await json<TaskPage>(fetch(`${base}api/tasks?queue=paged&group=odd`));
+    expect(odd.tasks.map((t) => t.args[0])).toEqual([3, 1]);
+    const failed = await json<TaskPage>(fetch(`${base}api/tasks?state=failed&state=cancelled`));
     expect(failed.tasks.map((t: { state: string }) => t.state)).toEqual(['failed']);
     const bad = await fetch(`${base}api/tasks?state=lost`);
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error).toMatch(/unknown state "lost"/);
+    expect((await json<{ error: string }>(bad)).error).toMatch(/unknown state "lost"/);
   });
 
   it('shows one task with the tasks it waits for and those waiting for it', async () => {
     const flows = db.queue('flows');
     const parent = await flows.push('extract', ['x']);
     const child = await flows.push('load', ['y'], { after: [parent] });
-    const detail = await (await fetch(`${base}api/tasks/${child.id}`)).json();
+    const detail = await json<Detail>(fetch(`${base}api/tasks/${child.id}`));
     expect(detail.task).toMatchObject({ id: child.id, name: 'load', state: 'waiting', args: ['y'] });
     expect(detail.parents).toEqual([{ id: parent.id, name: 'extract', state: 'ready' }]);
-    const up = await (await fetch(`${base}api/tasks/${parent.id}`)).json();
+    const up = await json<Detail>(fetch(`${base}api/tasks/${parent.id}`));
     expect(up.children).toEqual([{ id: child.id, name: 'load', state: 'waiting' }]);
     expect((await fetch(`${base}api/tasks/999999999`)).status).toBe(404);
     expect((await fetch(`${base}api/tasks/abc`)).status).toBe(400);
@@ -95,18 +118,22 @@ describe('the dashboard API', () => {
     await actions.push('boom', []);
     const failed = await failNext(actions, 'first line\nstack');
     const retry = await post(`${base}api/tasks/${failed}/retry`);
-    expect(await retry.json()).toEqual({ ok: true, message: `task ${failed} is ready again` });
+    expect(await json<Done>(retry)).toEqual({ ok: true, message: `task ${failed} is ready again` });
     expect((await actions.getTask(failed)).state).toBe('ready');
     const again = await post(`${base}api/tasks/${failed}/retry`);
     expect(again.status).toBe(409);
 
     const later = await actions.push('later', [], { delayMs: 60_000 });
     const runAt = new Date(Date.now() + 3_600_000);
-    expect((await post(`${base}api/tasks/${later.id}/reschedule`, { runAt: runAt.toISOString() })).status).toBe(200);
+    expect(
+      (await post(`${base}api/tasks/${later.id}/reschedule`, { runAt: runAt.toISOString() })).status,
+    ).toBe(200);
     expect((await actions.getTask(later.id)).run_at.getTime()).toBe(runAt.getTime());
     expect((await post(`${base}api/tasks/${later.id}/reschedule`, { runAt: 'soon' })).status).toBe(400);
 
-    expect((await (await post(`${base}api/tasks/${later.id}/cancel`)).json()).message).toBe(`task ${later.id} is cancelled`);
+    expect((await json<Done>(post(`${base}api/tasks/${later.id}/cancel`))).message).toBe(
+      `task ${later.id} is cancelled`,
+    );
     expect((await actions.getTask(later.id)).state).toBe('cancelled');
     expect((await post(`${base}api/tasks/${failed}/delete`)).status).toBe(200);
     await expect(actions.getTask(failed)).rejects.toThrow(/No task/);
@@ -117,23 +144,25 @@ describe('the dashboard API', () => {
     const batch = db.queue('batch');
     await batch.pushMany(Array.from({ length: 3 }, (_, i) => ({ name: 'import', args: [i] })));
     for (let i = 0; i < 3; i++) await failNext(batch, i < 2 ? 'timeout\nat line 1' : 'bad row');
-    const { failures } = await (await fetch(`${base}api/failures?queue=batch`)).json();
+    const { failures } = await json<Failures>(fetch(`${base}api/failures?queue=batch`));
     expect(failures.map((f: { error: string; count: number }) => [f.error, f.count]).sort()).toEqual([
       ['Fail: bad row', 1],
       ['Fail: timeout', 2],
     ]);
-    const done = await (await post(`${base}api/failures/retry`, { queue: 'batch', name: 'import', error: 'Fail: timeout' })).json();
+    const done = await json<Done>(
+      post(`${base}api/failures/retry`, { queue: 'batch', name: 'import', error: 'Fail: timeout' }),
+    );
     expect(done).toMatchObject({ ok: true, retried: 2 });
     expect(await batch.summary()).toEqual([expect.objectContaining({ state: 'ready', count: 2 })]);
   });
 
   it('pauses and resumes a queue', async () => {
-    const pause = await (await post(`${base}api/queues/mail/pause`)).json();
+    const pause = await json<Done>(post(`${base}api/queues/mail/pause`));
     expect(pause.message).toBe('queue mail is paused');
-    expect((await (await fetch(`${base}api/overview`)).json()).paused).toEqual([
+    expect((await json<Overview>(fetch(`${base}api/overview`))).paused).toEqual([
       expect.objectContaining({ queue: 'mail', name: null }),
     ]);
-    expect((await (await post(`${base}api/queues/mail/resume`)).json()).message).toBe('queue mail is resumed');
+    expect((await json<Done>(post(`${base}api/queues/mail/resume`))).message).toBe('queue mail is resumed');
     expect((await post(`${base}api/queues/mail/pause`, { name: '' })).status).toBe(400);
   });
 
@@ -175,7 +204,9 @@ describe('/metrics', () => {
     const again = await (await fetch(`${url}metrics`)).text();
     expect(again).toContain(`pgtq_tasks_finished_total{${label},name="ok",state="succeeded"} 2`);
     // each histogram's buckets never decrease
-    const counts = [...again.matchAll(/pgtq_task_run_seconds_bucket\{[^}]*name="ok",le="[^"]+"\} (\d+)/g)].map((m) => Number(m[1]));
+    const counts = [
+      ...again.matchAll(/pgtq_task_run_seconds_bucket\{[^}]*name="ok",le="[^"]+"\} (\d+)/g),
+    ].map((m) => Number(m[1]));
     expect(counts.length).toBe(16);
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
   });
@@ -186,7 +217,9 @@ describe('safety', () => {
     const { url } = await serve(db.queue('secret'), { token: TOKEN });
     expect((await fetch(`${url}api/overview`)).status).toBe(401);
     expect((await fetch(`${url}metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
-    expect((await fetch(`${url}metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect((await fetch(`${url}metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(
+      200,
+    );
     expect((await fetch(`${url}healthz`)).status).toBe(200);
     const opened = await fetch(`${url}?token=${encodeURIComponent(TOKEN)}`, { redirect: 'manual' });
     expect(opened.status).toBe(303);
@@ -194,7 +227,9 @@ describe('safety', () => {
     const cookie = opened.headers.get('set-cookie') ?? '';
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
-    const withCookie = await fetch(`${url}api/overview`, { headers: { cookie: cookie.split(';')[0] as string } });
+    const withCookie = await fetch(`${url}api/overview`, {
+      headers: { cookie: cookie.split(';')[0] as string },
+    });
     expect(withCookie.status).toBe(200);
     expect((await fetch(`${url}?token=wrong`)).status).toBe(401);
   });
@@ -215,7 +250,7 @@ describe('safety', () => {
     expect((await q.getTask(task.id)).state).toBe('ready');
 
     const readOnly = await serve(q, { readOnly: true });
-    expect((await (await fetch(`${readOnly.url}api/config`)).json()).readOnly).toBe(true);
+    expect((await json<{ readOnly: boolean }>(fetch(`${readOnly.url}api/config`))).readOnly).toBe(true);
     const refused = await post(`${readOnly.url}api/tasks/${task.id}/cancel`);
     expect(refused.status).toBe(403);
     expect((await q.getTask(task.id)).state).toBe('ready');
@@ -225,7 +260,9 @@ describe('safety', () => {
 
   it('refuses to listen beyond this machine without a token', async () => {
     await expect(serveDashboard(db.queue('x'), { host: '0.0.0.0', port: 0 })).rejects.toThrow(ConfigError);
-    await expect(serveDashboard(db.queue('x'), { host: '0.0.0.0', port: 0 })).rejects.toThrow(/needs a token/);
+    await expect(serveDashboard(db.queue('x'), { host: '0.0.0.0', port: 0 })).rejects.toThrow(
+      /needs a token/,
+    );
     expect(() => dashboard(db.queue('x'), { token: '' })).toThrow(ConfigError);
   });
 });

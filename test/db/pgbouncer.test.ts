@@ -58,6 +58,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000010_dead_letters',
       '1763800000011_undo',
       '1763800000012_task_dependencies',
+      '1763800000013_history_filters',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.

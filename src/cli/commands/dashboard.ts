@@ -4,6 +4,7 @@ import {
   lineLogger,
   openQueue,
   parseCommand,
+  portNumber,
   serveUntilSignal,
   UsageError,
 } from '../common.js';
@@ -30,10 +31,7 @@ Also serves /metrics (Prometheus text format) and /healthz.`,
       'read-only': { type: 'boolean' },
       'base-path': { type: 'string' },
     });
-    const port = Number(values.port ?? 4000);
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new UsageError(`--port must be a port number, got "${values.port}"`);
-    }
+    const port = portNumber('port', values.port, 4000);
     const token = values.token ?? process.env.PGTQ_DASHBOARD_TOKEN;
     const log = lineLogger(err, { verbose: values.verbose, json: values.json });
     // Loaded here, not at the top: the other commands never load the dashboard.

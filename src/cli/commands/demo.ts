@@ -3,25 +3,31 @@ import { fileURLToPath } from 'node:url';
 // Types only, erased from the build: the module itself is loaded on demand, see importFallbackDatabase.
 import type { FallbackDatabase } from '../../dev/fallback-database.js';
 import { PgTq, Retry } from '../../index.js';
-import { type Command, parseCommand, table } from '../common.js';
+import { type Command, parseCommand, portNumber, table } from '../common.js';
 
 const SCHEMA = 'pgtq_demo';
 const FOLLOWERS = 1000;
 
 export const demoCommand: Command = {
   summary: 'run an end-to-end example: push in a transaction, work, schedule, inspect',
-  usage: `pgtq demo [--database-url <url>] [--keep]
+  usage: `pgtq demo [--database-url <url>] [--keep] [--dashboard [--port <n>]]
 
 Uses $DATABASE_URL (in its own schema "${SCHEMA}", leaving your data alone); in a
 development checkout, starts a throwaway PostgreSQL when none is set. Pushes tasks
 inside a business transaction, one in a rolled-back transaction (it never runs), a
 delayed task and a retried one, runs a worker and a scheduler, shows progress and the
 SQL views, and shuts down. Ctrl-C ends it at once.
-  --keep   keep the "${SCHEMA}" schema afterwards to explore it with psql`,
+  --keep        keep the "${SCHEMA}" schema afterwards to explore it with psql
+  --dashboard   serve the dashboard (pgtq dashboard) while the demo runs, and after
+                it until Ctrl-C; --port <n> (default 4000)`,
   async run({ argv, out, err }) {
-    const { values } = parseCommand(argv, { keep: { type: 'boolean' } });
+    const { values } = parseCommand(argv, {
+      keep: { type: 'boolean' },
+      dashboard: { type: 'boolean' },
+      port: { type: 'string' },
+    });
     const say = (line: string) => out.write(`${line}\n`);
-    using _interrupt = exitOnInterrupt(err);
+    const interrupt = exitOnInterrupt(err);
     let fallback: FallbackDatabase | undefined;
     let url = values['database-url'] ?? process.env.DATABASE_URL;
     if (!url) {
@@ -39,6 +45,8 @@ SQL views, and shuts down. Ctrl-C ends it at once.
       // The demo's own schema: start clean even if an earlier run was interrupted.
       await q.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await q.migrate();
+      const dashboard = values.dashboard ? await serveDemoDashboard(q, values.port) : undefined;
+      if (dashboard) say(`Dashboard: ${dashboard.url}`);
       await q.pool.query(
         `CREATE TABLE IF NOT EXISTS ${schema}.users (id serial PRIMARY KEY, email text NOT NULL)`,
       );
@@ -161,14 +169,27 @@ SQL views, and shuts down. Ctrl-C ends it at once.
       );
       out.write(table(throughput.rows));
       say('\nDone: every committed task ran once; the rolled-back one never existed.');
+      if (dashboard) {
+        say(`\nThe dashboard stays up at ${dashboard.url} — Ctrl-C to end.`);
+        interrupt[Symbol.dispose]();
+        await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+        await dashboard.close();
+      }
       return 0;
     } finally {
+      interrupt[Symbol.dispose]();
       if (!values.keep) await q.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
       await q.close();
       await fallback?.stop();
     }
   },
 };
+
+/** The dashboard over the demo's schema, on `port` (default 4000), loaded only when asked for. */
+async function serveDemoDashboard(q: PgTq, port: string | undefined) {
+  const { serveDashboard } = await import('../../dashboard/index.js');
+  return serveDashboard(q, { port: portNumber('port', port, 4000) });
+}
 
 /**
  * Until disposed, SIGINT and SIGTERM end the demo at once, as they would by default, but through
