@@ -47,6 +47,24 @@ describe('listTasks', () => {
     expect(await db.queue('other').listTasks()).toEqual([]);
   });
 
+  it('filters by group, in the queue and in history, and returns group and worker', async () => {
+    const q = db.queue('list-groups');
+    await q.pushMany([
+      { name: 'g', args: [1], group: 'tenant:1' },
+      { name: 'g', args: [2], group: 'tenant:2' },
+      { name: 'g', args: [3], group: 'tenant:1', maxAttempts: 1 },
+    ]);
+    const popped = await q.pop();
+    await popped?.complete('done');
+    const tenant1 = await q.listTasks({ group: 'tenant:1' });
+    expect(tenant1.map((t) => [t.args[0], t.group_key])).toEqual([
+      [3, 'tenant:1'],
+      [1, 'tenant:1'],
+    ]);
+    const finished = (await q.listTasks({ state: 'succeeded' }))[0];
+    expect(finished).toMatchObject({ id: popped?.id, worker_id: `pop:${process.pid}` });
+  });
+
   it('rejects a bad filter with a ValidationError', async () => {
     const q = db.queue('list');
     await expect(q.listTasks({ state: 'done' as never })).rejects.toThrow(ValidationError);

@@ -1,6 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, expect, it, vi } from 'vitest';
-import { databaseUrl, dropSchema, uniqueSchemaName } from '../helpers/database.js';
+import type { taskList } from '../../src/dashboard/reads.js';
+import type { PgTq } from '../../src/index.js';
+import { databaseUrl, dropSchema, uniqueSchemaName, waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -12,6 +16,8 @@ function codeAfter(heading: string): string {
   if (!match?.[1]) throw new Error(`no ts block after ${heading}`);
   return match[1];
 }
+
+type TaskPage = Awaited<ReturnType<typeof taskList>>;
 
 const schema = uniqueSchemaName('pgtq_readme');
 /** A migrated schema of its own for the README's SQL. */
@@ -178,6 +184,35 @@ it("the README's example of tasks that run after others runs as written", async 
     expect(log.mock.calls).toEqual([[['Ada-small.png', 'Ada-large.png']]]);
   } finally {
     log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+});
+
+it("the README's dashboard example serves the dashboard under its path and the app elsewhere", async () => {
+  const file = new URL('./dashboard.generated.ts', import.meta.url);
+  const free = createServer();
+  await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
+  const port = (free.address() as AddressInfo).port;
+  await new Promise((resolve) => free.close(resolve));
+  const code = codeAfter('### In your own server')
+    .replace("from 'pgtq/dashboard'", "from '../../src/dashboard/index.js'")
+    .replace("from 'pgtq'", "from '../../src/index.js'")
+    .replace('server.listen(3000);', `server.listen(${port});`);
+  writeFileSync(file, `${code}\nexport { admin, q, server };\n`);
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const example = (await import(file.href)) as { admin: { close(): Promise<void> }; q: PgTq; server: Server };
+  try {
+    await example.q.push('hello');
+    const root = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${root}/admin/queue/healthz`).catch(() => null))?.ok);
+    const { tasks } = (await (await fetch(`${root}/admin/queue/api/tasks?name=hello`)).json()) as TaskPage;
+    expect(tasks).toEqual([expect.objectContaining({ queue: 'emails', name: 'hello', state: 'ready' })]);
+    expect(await (await fetch(`${root}/signup`)).text()).toBe('the app');
+  } finally {
+    example.server.close();
+    await example.admin.close();
+    await example.q.close();
     delete process.env.PGTQ_SCHEMA;
   }
 });

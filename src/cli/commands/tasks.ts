@@ -3,7 +3,7 @@ import { type Command, parseCommand, table, UsageError, withQueue } from '../com
 
 export const tasksCommand: Command = {
   summary: "list a queue's tasks, pending or finished, newest first",
-  usage: `pgtq tasks [--queue <name>] [--state <state>[,<state>]] [--name <task>] [--key <key>] [--limit <n>] [--before <id>]
+  usage: `pgtq tasks [--queue <name>] [--state <state>[,<state>]] [--name <task>] [--key <key>] [--group <group>] [--limit <n>] [--before <id>]
 
   --state   ${TASK_STATES.join(', ')}
   --limit   at most this many (default 50)
@@ -13,6 +13,7 @@ export const tasksCommand: Command = {
       state: { type: 'string', short: 's' },
       name: { type: 'string', short: 'n' },
       key: { type: 'string' },
+      group: { type: 'string' },
       limit: { type: 'string', short: 'l' },
       before: { type: 'string' },
     });
@@ -35,6 +36,7 @@ export const tasksCommand: Command = {
         ...(state ? { state: state as TaskState[] } : {}),
         ...(values.name ? { name: values.name } : {}),
         ...(values.key ? { key: values.key } : {}),
+        ...(values.group ? { group: values.group } : {}),
         ...(values.before ? { beforeId: values.before } : {}),
       }),
     );
