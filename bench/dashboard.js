@@ -91,7 +91,7 @@ export async function measureDashboard(subject, s) {
  * cancelled), and pending tasks pushed as an app would (a tenth of them delayed).
  * @param {import('pg').Pool} db @param {PgTq} q @param {DashboardScale} scale
  */
-export async function seed(db, q, { finished, pending }, SCHEMA_NAME = SCHEMA) {
+async function seed(db, q, { finished, pending }) {
   const s = quoteIdent(SCHEMA);
   await db.query(`SELECT ${s}.create_history_partitions((now() AT TIME ZONE 'UTC')::date - 7, 8)`);
   await db.query(

@@ -101,10 +101,15 @@ export function createRouter(source: DashboardSource, options: RouterOptions) {
       }
       const carried = requestToken(req);
       if (carried === undefined || !sameToken(carried, token)) {
-        throw new HttpError(
+        const why = new HttpError(
           401,
           'this dashboard needs its token: open it with ?token=… or send "Authorization: Bearer …"',
         );
+        // a person opening the page reads a sentence; the page's script and scripts read JSON
+        if (path !== '/') throw why;
+        return void res
+          .writeHead(401, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(`${why.message}\n`);
       }
     }
     if (req.method === 'GET' || req.method === 'HEAD') return get(path, url.searchParams, res);

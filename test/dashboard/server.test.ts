@@ -216,6 +216,9 @@ describe('safety', () => {
   it('asks for the token everywhere but /healthz, and keeps it as a cookie once given', async () => {
     const { url } = await serve(db.queue('secret'), { token: TOKEN });
     expect((await fetch(`${url}api/overview`)).status).toBe(401);
+    const page = await fetch(url);
+    expect([page.status, page.headers.get('content-type')]).toEqual([401, 'text/plain; charset=utf-8']);
+    expect(await page.text()).toMatch(/open it with \?token=/);
     expect((await fetch(`${url}metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     expect((await fetch(`${url}metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(
       200,

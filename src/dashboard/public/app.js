@@ -226,9 +226,11 @@ function showBanner(err) {
   // Writing the same text again would make screen readers repeat the alert on every poll.
   if (ui.banner.textContent !== text) ui.banner.textContent = text;
   ui.banner.hidden = false;
+  document.body.dataset.offline = 'true'; // the overview's Live mark turns off
 }
 
 function clearBanner() {
+  delete document.body.dataset.offline;
   ui.banner.hidden = true;
   ui.banner.textContent = '';
 }
