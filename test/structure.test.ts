@@ -78,6 +78,19 @@ describe('the library’s structure', () => {
     expect(long).toEqual([]);
   });
 
+  it('importing pgtq does not load the dashboard', () => {
+    const graph = importGraph();
+    const reached = new Set<string>();
+    const visit = (file: string) => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const next of graph.get(file) ?? []) visit(next);
+    };
+    visit(join(SRC, 'index.ts'));
+    expect(reached.size).toBeGreaterThan(20);
+    expect([...reached].filter((file) => relative(SRC, file).startsWith('dashboard/'))).toEqual([]);
+  });
+
   it('the command line uses only the public API', () => {
     const PUBLIC = ['index.js', 'dashboard/index.js']; // the package's exports
     const reachesIn = sourceFiles(join(SRC, 'cli')).flatMap((file) =>

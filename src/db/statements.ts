@@ -147,16 +147,8 @@ export class Statements extends FlowStatements {
 
   // Administration: each calls a function of migrations/1763800000003_admin.sql.
 
-  listTasks(db: Queryable, f: TaskListInput) {
-    return this.run<TaskRow>(db, 'task_list', [
-      f.queue,
-      f.states,
-      f.name,
-      f.key,
-      f.limit,
-      f.beforeId,
-      f.group,
-    ]);
+  listTasks(db: Queryable, { queue, states, name, key, limit, beforeId, group }: TaskListInput) {
+    return this.run<TaskRow>(db, 'task_list', [queue, states, name, key, limit, beforeId, group]);
   }
 
   async retryTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {

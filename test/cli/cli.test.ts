@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { commands } from '../../src/cli/commands/index.js';
-import { described, lines, pgtq, STACK_FRAME, UNREACHABLE } from '../helpers/cli.js';
-import { dropSchema, uniqueSchemaName } from '../helpers/database.js';
+import { cli, described, lines, pgtq, STACK_FRAME, UNREACHABLE } from '../helpers/cli.js';
+import { dropSchema, uniqueSchemaName, waitFor } from '../helpers/database.js';
+import { startNode } from '../helpers/processes.js';
 import { useTestSchema } from '../helpers/queue.js';
 
 const db = await useTestSchema('pgtq_cli');
@@ -540,5 +541,22 @@ describe('pgtq demo', () => {
     expect(await demo('SELECT name FROM :demo.schedules')).toEqual([]);
 
     await dropSchema(DEMO_SCHEMA);
+  }, 120_000);
+
+  it('--dashboard serves the dashboard over the demo while it runs, and after it until SIGTERM', async () => {
+    const run = startNode([cli, 'demo', '--dashboard', '--port', '0'], env, { timeoutMs: 90_000 });
+    const url = await waitFor(() => run.output().match(/^Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m)?.[1], {
+      timeoutMs: 30_000,
+    });
+    expect((await fetch(`${url}api/config`)).status).toBe(200);
+    await waitFor(() => run.output().includes('The dashboard stays up at'), { timeoutMs: 60_000 });
+    const overview = (await (await fetch(`${url}api/tasks?name=notify_follower&limit=1`)).json()) as {
+      tasks: { state: string }[];
+    };
+    expect(overview.tasks).toEqual([expect.objectContaining({ state: 'succeeded' })]);
+    run.child.kill('SIGTERM');
+    const result = await run.finished;
+    expect(result.code, described(result)).toBe(0);
+    expect(await schemaExists(DEMO_SCHEMA)).toBe(false);
   }, 120_000);
 });
