@@ -52,6 +52,10 @@ export interface FinishedBucketRow {
 
 /** The dashboard's own queries, each a file in sql/; the rest it shares with the admin API. */
 export class DashboardStatements extends SqlFiles {
+  async queues(db: Queryable): Promise<string[]> {
+    return (await this.run<{ queue: string }>(db, 'queue_list', [])).map((row) => row.queue);
+  }
+
   throughput(db: Queryable, queue: string | null, minutes: number) {
     return this.run<ThroughputRow>(db, 'dashboard_throughput', [queue, minutes]);
   }

@@ -26,16 +26,17 @@ const MAX_PAGE = 500;
 
 /** Everything the overview shows, read in parallel: of one queue, or (queue null) of every queue. */
 export async function overview({ q, statements, queries }: DashboardSource, queue: string | null) {
-  const [summary, throughput, processes, running, paused, groups] = await Promise.all([
+  const [summary, throughput, processes, running, paused, groups, known] = await Promise.all([
     statements.listQueueSummary(q.pool, queue),
     queries.throughput(q.pool, queue, CHART_MINUTES),
     statements.listProcesses(q.pool),
     queries.running(q.pool, queue, SHOWN),
     statements.listPaused(q.pool, queue),
     statements.listFlowGroups(q.pool, queue),
+    queries.queues(q.pool),
   ]);
   const mine = processes.filter((p) => queue === null || p.queue === queue);
-  const queues = new Set([...summary, ...processes, ...paused].map((row) => row.queue));
+  const queues = new Set([...known, ...[...summary, ...processes, ...paused].map((row) => row.queue)]);
   return {
     now: new Date(),
     queues: [...queues].sort(),
