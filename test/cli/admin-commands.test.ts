@@ -50,7 +50,7 @@ function parseTable(text: string): { columns: string[]; rows: Record<string, str
 
 type StoredTask = TaskRow;
 const TASK_COLUMNS = `id::text AS id, queue, name, args, state::text AS state, priority, run_at, attempts,
-  max_attempts, key, created_at, started_at, finished_at, result, error, progress`;
+  max_attempts, key, created_at, started_at, finished_at, result, error, progress, group_key, worker_id`;
 
 /** A queue's tasks, pending or finished, newest first, read straight from the database. */
 const storedTasks = (queue: string) =>
@@ -305,6 +305,8 @@ describe('pgtq task', () => {
         field('finished_at', at(stored.finished_at)) +
         field('result', '') +
         field('progress', '') +
+        field('group_key', '') +
+        field('worker_id', `pop:${process.pid}`) +
         `error:\n${stored.error}\n`,
     );
   });

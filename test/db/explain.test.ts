@@ -50,11 +50,19 @@ function nodes(plan: PlanNode): PlanNode[] {
 
 type TestSchema = typeof db;
 
-/** The plan of `sql` (with :schema), as prepared statements run it: generic, whatever the parameters. */
-async function plan(sql: string, params: unknown[] = [], on: TestSchema = db): Promise<PlanNode[]> {
+/**
+ * The plan of `sql` (with :schema), as prepared statements run it: generic, whatever the
+ * parameters; or `custom`, as an unnamed statement is planned (the dashboard's), for its values.
+ */
+async function plan(
+  sql: string,
+  params: unknown[] = [],
+  on: TestSchema = db,
+  custom = false,
+): Promise<PlanNode[]> {
   const client: pg.PoolClient = await on.pool.connect();
   try {
-    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query(`SET plan_cache_mode = ${custom ? 'force_custom_plan' : 'force_generic_plan'}`);
     await client.query(`PREPARE checked AS ${sql.replaceAll(':schema', `"${on.schema}"`)}`);
     const literal = (value: unknown) =>
       value === null
@@ -171,10 +179,18 @@ it('promote, next due, rescue and the scheduler check read their partial indexes
 });
 
 it('listing tasks newest first walks the id indexes backwards without sorting', async () => {
-  const list = await plan(file('task_list'), ['bulk', null, null, null, 50, null]);
+  const list = await plan(file('task_list'), ['bulk', null, null, null, 50, null, null]);
   expect(sorts(list)).toEqual([]);
   expect(list.some((node) => node['Node Type'] === 'Merge Append')).toBe(true);
   expect(seqScans(list)).toEqual([]);
+});
+
+it('a list filtered by a task name that history lacks reads the name index, not the history', async () => {
+  const list = await plan(file('task_list'), ['bulk', null, 'job42', null, 50, null, null], db, true);
+  expect(seqScans(list).filter((table) => table.startsWith('finished_tasks'))).toEqual([]);
+  const history = indexes(list).filter((index) => String(index).startsWith('finished_tasks'));
+  expect(history.length).toBeGreaterThan(0);
+  for (const index of history) expect(index).toMatch(/queue_name_id_idx$/);
 });
 
 it('one task by id, pending or finished, through the id indexes', async () => {

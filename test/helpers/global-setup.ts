@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { cpSync } from 'node:fs';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { redactUrl } from '../../src/config.js';
@@ -16,6 +17,7 @@ let fallback: FallbackDatabase | undefined;
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Tests that start real processes (workers, the CLI) run the built package.
   execFileSync('node_modules/.bin/tsc', ['-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  cpSync('src/dashboard/public', 'dist/dashboard/public', { recursive: true }); // as npm run build does
   const fromEnv = (['PGTQ_TEST_DATABASE_URL', 'DATABASE_URL'] as const).find((name) => process.env[name]);
   let url: string;
   if (fromEnv) {
