@@ -4,7 +4,8 @@
 -- task at a time is the common case.
 -- $1 text         queue
 -- $2 text         task name
--- $3 jsonb        args
+-- $3 text         args, as JSON text (cast here: a client that encodes jsonb
+--                 parameters itself, as postgres.js does, would encode it twice)
 -- $4 integer      priority (null: 0)
 -- $5 timestamptz  run_at (null: now)
 -- $6 bigint       delay_ms, added to run_at (null: 0)
@@ -31,7 +32,7 @@ WITH clock AS (
 ), inserted AS (
   INSERT INTO :schema.tasks (queue, name, args, state, priority, run_at, max_attempts, key, created_at,
                              group_key, expires_at)
-  SELECT $1, $2, $3::jsonb, CAST(CASE WHEN run_at > now THEN 'scheduled' ELSE 'ready' END AS :schema.task_state),
+  SELECT $1, $2, $3::text::jsonb, CAST(CASE WHEN run_at > now THEN 'scheduled' ELSE 'ready' END AS :schema.task_state),
          coalesce($4::integer, 0), run_at, coalesce($7::integer, 10), $8, now, group_key, expires_at
   FROM grouped
   ON CONFLICT (queue, key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready') DO NOTHING

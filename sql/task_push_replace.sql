@@ -24,7 +24,7 @@ WITH clock AS (
 ), stored AS (
   INSERT INTO :schema.tasks AS t (queue, name, args, state, priority, run_at, max_attempts, key, created_at,
                                   group_key, expires_at)
-  SELECT $1, $2, $3::jsonb, CAST(CASE WHEN run_at > now THEN 'scheduled' ELSE 'ready' END AS :schema.task_state),
+  SELECT $1, $2, $3::text::jsonb, CAST(CASE WHEN run_at > now THEN 'scheduled' ELSE 'ready' END AS :schema.task_state),
          coalesce($4::integer, 0), run_at, coalesce($7::integer, 10), $8, now, group_key, expires_at
   FROM grouped
   ON CONFLICT (queue, key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready') DO UPDATE

@@ -6,6 +6,7 @@ export {
   type TaskFilter,
 } from './admin.js';
 export type { Connection, ConnectionOptions } from './config.js';
+export type { Client as PushClient, DrizzleClient, KyselyClient, PostgresJsClient } from './db/clients.js';
 export type { FlowGroupRow, PausedRow } from './db/flow-statements.js';
 export type { Queryable } from './db/queryable.js';
 export type { ParentTask, ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';

@@ -1,7 +1,8 @@
 import { z } from 'zod/v4';
 import { isTaskId } from '../admin.js';
 import { queueName, taskName } from '../config.js';
-import { isQueryable, type Queryable } from '../db/queryable.js';
+import { type Client, toQueryable } from '../db/clients.js';
+import type { Queryable } from '../db/queryable.js';
 import type { TaskContext } from './context.js';
 import { isStandardSchema, type StandardSchemaV1 } from './standard-schema.js';
 
@@ -110,7 +111,11 @@ export const pushOptions = z
   .object({
     /** Push on this client, inside its transaction if it has one open. @default the queue's pool */
     client: z
-      .custom<Queryable>(isQueryable, 'expected a pg client or pool (an object with a query method)')
+      .custom<Client>(
+        (value) => toQueryable(value) !== undefined,
+        'expected a node-postgres client or pool, or a Kysely, Drizzle or postgres.js transaction',
+      )
+      .transform((value) => toQueryable(value) as Queryable)
       .optional(),
     /** Run no earlier than this. @default now */
     runAt: z
