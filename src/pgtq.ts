@@ -185,9 +185,9 @@ export class PgTq {
     return removeSchedule(this.#runtime, name);
   }
 
-  /** This queue's schedules. */
-  schedules(): Promise<ScheduleInfo[]> {
-    return listSchedules(this.#runtime);
+  /** This queue's schedules, or (allQueues) those of every queue in the schema. */
+  schedules(options: { allQueues?: boolean } = {}): Promise<ScheduleInfo[]> {
+    return listSchedules(this.#runtime, options.allQueues);
   }
 
   /** One task by id, pending or finished. */

@@ -122,9 +122,9 @@ export function removeSchedule(target: ScheduleTarget, name: string): Promise<bo
   return target.statements.deleteSchedule(target.pool, target.queue, name);
 }
 
-/** The schedules of the target's queue, by name. */
-export async function listSchedules(target: ScheduleTarget): Promise<ScheduleInfo[]> {
-  const rows = await target.statements.listSchedules(target.pool, target.queue);
+/** The schedules of the target's queue (or of every queue), by name. */
+export async function listSchedules(target: ScheduleTarget, allQueues = false): Promise<ScheduleInfo[]> {
+  const rows = await target.statements.listSchedules(target.pool, allQueues ? null : target.queue);
   return rows.map(toInfo);
 }
 

@@ -816,3 +816,60 @@ describe('pgtq pause, pgtq resume', () => {
     await badUsage(['pause'], 'name the queue to pause: --queue <name>');
   });
 });
+
+describe('pgtq schedules', () => {
+  it('lists the schedules of every queue with their next fire, or of one queue', async () => {
+    const reports = db.queue('cli_schedules_reports');
+    await reports.schedule('nightly', '0 3 * * *', 'build_report', ['daily']);
+    await db.queue('cli_schedules_mail').schedule('digest', '*/5 * * * *', 'send_digest');
+    const before = await ok(['schedules', '-q', 'cli_schedules_reports']);
+    expect(before).toMatch(/nightly .* when a scheduler runs/);
+    const scheduler = reports.scheduler();
+    await scheduler.start();
+    type Listed = { name: string; queue: string; nextFireAt: string | null };
+    const listed = async () =>
+      (JSON.parse(await ok(['schedules', '--json'])) as Listed[]).filter((s) =>
+        s.queue.startsWith('cli_schedules_'),
+      );
+    try {
+      await waitFor(async () => (await listed()).every((s) => s.nextFireAt !== null), { timeoutMs: 15_000 });
+    } finally {
+      await scheduler.stop();
+    }
+    const ours = await listed();
+    expect(ours.map((s) => [s.name, s.queue])).toEqual([
+      ['digest', 'cli_schedules_mail'],
+      ['nightly', 'cli_schedules_reports'],
+    ]);
+    for (const s of ours) expect(new Date(s.nextFireAt ?? 0).getTime()).toBeGreaterThan(Date.now());
+    const text = await ok(['schedules', '-q', 'cli_schedules_reports']);
+    expect(lines(text)[0]).toMatch(/^name\s+queue\s+cron\s+tz\s+task\s+next_fire_at\s+next_in/);
+    expect(text).toContain('nightly');
+    expect(text).not.toContain('digest');
+  });
+});
+
+describe('pgtq push of a name no live worker handles', () => {
+  it('warns on stderr, and still pushes; says nothing when a worker handles it or none is up', async () => {
+    const q = db.queue('cli_push_warn');
+    q.handler(async function resize() {});
+    const worker = q.worker({ concurrency: 1 });
+    await worker.start();
+    try {
+      const typo = await pgtq(['push', 'rezise', '-q', 'cli_push_warn'], env);
+      expect(typo.code, described(typo)).toBe(0);
+      expect(lines(typo.stderr)).toEqual([
+        expect.stringMatching(
+          /^pgtq: warning: none of the 1 live worker\(s\) of queue "cli_push_warn" has a handler named "rezise"/,
+        ),
+      ]);
+      expect(await storedTask(typo.stdout.trim())).toMatchObject({ name: 'rezise', state: 'ready' });
+      const known = await pgtq(['push', 'resize', '-q', 'cli_push_warn'], env);
+      expect([known.code, known.stderr]).toEqual([0, '']);
+    } finally {
+      await worker.stop();
+    }
+    const nobody = await pgtq(['push', 'whatever', '-q', 'cli_push_nobody'], env);
+    expect([nobody.code, nobody.stderr]).toEqual([0, '']);
+  });
+});

@@ -52,3 +52,27 @@ it('queue_summary, task_history and all_tasks show a known set of tasks', async 
   );
   expect(count).toBe(4);
 });
+
+it('tasks_without_handler shows the ready tasks no live worker of their queue handles', async () => {
+  const mail = db.queue('mail');
+  await mail.pushMany([
+    { name: 'send', args: [] },
+    { name: 'sned', args: [] },
+    { name: 'sned', args: [] },
+    { name: 'later', args: [], delayMs: 60_000 }, // not ready: not listed
+  ]);
+  await db.queue('orphan').push('anything', []);
+  // A live worker of queue mail with a handler of send only; and one of another queue that long died.
+  await db.rows(
+    `INSERT INTO :schema.processes (id, kind, queue, hostname, pid, details, expires_at) VALUES
+       ('w1', 'worker', 'mail', 'h', 1, '{"concurrency": 2, "handlers": ["send", "later"]}', now() + interval '1 minute'),
+       ('w2', 'worker', 'orphan', 'h', 2, '{"handlers": ["anything"]}', now() - interval '1 minute')`,
+  );
+  const rows = await db.rows(
+    "SELECT queue, name, ready::int, live_workers::int FROM :schema.tasks_without_handler WHERE queue IN ('mail', 'orphan') ORDER BY queue",
+  );
+  expect(rows).toEqual([
+    { queue: 'mail', name: 'sned', ready: 2, live_workers: 1 },
+    { queue: 'orphan', name: 'anything', ready: 1, live_workers: 0 },
+  ]);
+});

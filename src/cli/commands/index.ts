@@ -8,6 +8,7 @@ import { pauseCommand, resumeCommand } from './pause.js';
 import { pushCommand } from './push.js';
 import { retryCommand } from './retry.js';
 import { schedulerCommand } from './scheduler.js';
+import { schedulesCommand } from './schedules.js';
 import { statsCommand } from './stats.js';
 import { taskCommand } from './task.js';
 import { tasksCommand } from './tasks.js';
@@ -18,6 +19,7 @@ export const commands: Record<string, Command> = {
   migrate: migrateCommand,
   worker: workerCommand,
   scheduler: schedulerCommand,
+  schedules: schedulesCommand,
   push: pushCommand,
   stats: statsCommand,
   workers: workersCommand,

@@ -1,4 +1,4 @@
-import { ValidationError } from '../../index.js';
+import { type PgTq, ValidationError } from '../../index.js';
 import { type Command, openQueue, parseCommand, UsageError } from '../common.js';
 
 export const pushCommand: Command = {
@@ -6,8 +6,9 @@ export const pushCommand: Command = {
   usage: `pgtq push <task-name> [<json-args>] [--queue <name>] [--delay-ms <ms>] [--priority <n>] [--key <key>] [--max-attempts <n>]
 
   <json-args>  a JSON array of the handler's arguments (default [])
-Prints the task id (or, with --json, { id, queue, name, inserted }).`,
-  async run({ argv, out }) {
+Prints the task id (or, with --json, { id, queue, name, inserted }). Warns on stderr
+when the queue has live workers and none of them has a handler of that name.`,
+  async run({ argv, out, err }) {
     const { values, positionals } = parseCommand(
       argv,
       {
@@ -50,9 +51,25 @@ Prints the task id (or, with --json, { id, queue, name, inserted }).`,
           ? `${JSON.stringify(ref)}\n`
           : `${ref.id}${ref.inserted ? '' : ' (already pending with this key)'}\n`,
       );
+      const unhandled = await unhandledBy(q, name);
+      if (unhandled) err.write(`pgtq: warning: ${unhandled}\n`);
       return 0;
     } finally {
       await q.close();
     }
   },
 };
+
+/**
+ * Why no live worker of the queue would run a task named `name`, or undefined when one
+ * would, or when no worker is up (then nothing can be told: it may start later).
+ */
+async function unhandledBy(q: PgTq, name: string): Promise<string | undefined> {
+  const workers = (await q.processes()).filter((p) => p.kind === 'worker' && p.queue === q.name);
+  const handles = (p: (typeof workers)[number]) => {
+    const handlers = p.details.handlers;
+    return !Array.isArray(handlers) || handlers.includes(name);
+  };
+  if (workers.length === 0 || workers.some(handles)) return undefined;
+  return `none of the ${workers.length} live worker(s) of queue "${q.name}" has a handler named "${name}"; the task waits until one does (see the tasks_without_handler view)`;
+}
