@@ -18,15 +18,22 @@ export interface PostgresJsClient {
   unsafe(query: string, parameters?: never[]): PromiseLike<readonly unknown[]>;
 }
 
+/** A TypeORM `EntityManager` (the `manager` of `dataSource.transaction`) or `QueryRunner`. */
+export interface TypeOrmClient {
+  query(query: string, parameters?: never[]): Promise<unknown>;
+}
+
 /**
  * Where a push may run: a node-postgres `Pool`, `Client` or `PoolClient`, or the
- * transaction object of Kysely, Drizzle or postgres.js as it is; or any object with
- * node-postgres's `query(config)`.
+ * transaction object of Kysely, Drizzle, postgres.js or TypeORM as it is; or any object
+ * with node-postgres's `query(config)`.
  */
-export type Client = Queryable | KyselyClient | DrizzleClient | PostgresJsClient;
+export type Client = Queryable | KyselyClient | DrizzleClient | PostgresJsClient | TypeOrmClient;
 
 /** `client` as pgtq runs queries on it, or undefined for something pgtq does not recognise. */
 export function toQueryable(client: unknown): Queryable | undefined {
+  const typeOrm = typeOrmQuery(client);
+  if (typeOrm) return fromTypeOrm(typeOrm);
   if (isQueryable(client)) return client;
   if ((typeof client !== 'object' && typeof client !== 'function') || client === null) return undefined;
   const candidate = client as Partial<KyselyClient & DrizzleClient & PostgresJsClient>;
@@ -62,6 +69,47 @@ function fromPostgresJs(sql: PostgresJsClient): Queryable {
     async query<R extends pg.QueryResultRow>(config: pg.QueryConfig) {
       const rows = await sql.unsafe(config.text, (config.values ?? []) as never[]);
       return result([...rows] as R[]);
+    },
+  };
+}
+
+interface TypeOrmQueryRunner {
+  query(query: string, parameters: unknown[], structured: true): Promise<{ records: unknown[] }>;
+}
+
+/**
+ * How to run a query on a TypeORM EntityManager or QueryRunner, or undefined for
+ * anything else. A manager in a transaction has its query runner; one outside runs each
+ * query as the data source does, whose answer to a SELECT (as pgtq's pushes are) is
+ * its rows.
+ */
+function typeOrmQuery(
+  client: unknown,
+): ((text: string, values: unknown[]) => Promise<unknown[]>) | undefined {
+  if (typeof client !== 'object' || client === null) return undefined;
+  const c = client as {
+    '@instanceof'?: unknown;
+    queryRunner?: TypeOrmQueryRunner;
+    startTransaction?: unknown;
+    query(text: string, values: unknown[]): Promise<unknown[]>;
+  };
+  const runner =
+    c['@instanceof'] === Symbol.for('EntityManager')
+      ? c.queryRunner
+      : typeof c.query === 'function' &&
+          typeof c.startTransaction === 'function' &&
+          'isTransactionActive' in c
+        ? (client as TypeOrmQueryRunner)
+        : undefined;
+  if (runner) return async (text, values) => (await runner.query(text, values, true)).records;
+  if (c['@instanceof'] === Symbol.for('EntityManager')) return (text, values) => c.query(text, values);
+  return undefined;
+}
+
+function fromTypeOrm(query: (text: string, values: unknown[]) => Promise<unknown[]>): Queryable {
+  return {
+    async query<R extends pg.QueryResultRow>(config: pg.QueryConfig) {
+      return result((await query(config.text, config.values ?? [])) as R[]);
     },
   };
 }

@@ -3,6 +3,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePostgresJs } from 'drizzle-orm/postgres-js';
 import { Kysely, sql as kyselySql, PostgresDialect } from 'kysely';
 import postgres from 'postgres';
+import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { type PgTq, type PushClient, ValidationError, type Worker } from '../../src/index.js';
 import { useTestSchema } from '../helpers/queue.js';
@@ -29,9 +30,12 @@ const kysely = new Kysely<Record<string, never>>({ dialect: new PostgresDialect(
 const sqlJs = postgres(db.url, { max: 2, onnotice: () => {} });
 const drizzleOnPg = drizzlePg(db.pool);
 const drizzleOnPostgresJs = drizzlePostgresJs(sqlJs);
+const typeOrm = new DataSource({ type: 'postgres', url: db.url, poolSize: 2 });
+await typeOrm.initialize();
 afterAll(async () => {
   await worker.stop();
   await sqlJs.end();
+  await typeOrm.destroy();
 });
 
 /** Runs `work` in a transaction of the library: committed, or rolled back when `fail` is set. */
@@ -58,6 +62,28 @@ const libraries: Record<string, InTransaction> = {
         await tx.execute(drizzleSql`INSERT INTO ${drizzleSql.raw(users)} (email) VALUES (${email})`);
       }),
     ),
+  'TypeORM EntityManager': (work) =>
+    typeOrm.transaction((manager) =>
+      work(manager, async (email) => {
+        await manager.query(`INSERT INTO ${users} (email) VALUES ($1)`, [email]);
+      }),
+    ),
+  'TypeORM QueryRunner': async (work) => {
+    const runner = typeOrm.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    try {
+      await work(runner, async (email) => {
+        await runner.query(`INSERT INTO ${users} (email) VALUES ($1)`, [email]);
+      });
+      await runner.commitTransaction();
+    } catch (error) {
+      await runner.rollbackTransaction();
+      throw error;
+    } finally {
+      await runner.release();
+    }
+  },
   'postgres.js': async (work) => {
     await sqlJs.begin((tx) =>
       work(tx, async (email) => {
@@ -128,8 +154,15 @@ it("takes each library's transaction type as a client, and types the arguments p
   expectTypeOf<DrizzlePgTransaction>().toExtend<PushClient>();
   expectTypeOf<DrizzleJsTransaction>().toExtend<PushClient>();
   expectTypeOf<postgres.TransactionSql>().toExtend<PushClient>();
+  expectTypeOf<typeof typeOrm.manager>().toExtend<PushClient>();
+  expectTypeOf<ReturnType<typeof typeOrm.createQueryRunner>>().toExtend<PushClient>();
   expectTypeOf<typeof db.pool>().toExtend<PushClient>();
   expectTypeOf<{ execute(): void }>().not.toExtend<PushClient>();
   const pusher = sendWelcome.with({ client: sqlJs });
   expectTypeOf(pusher.push).parameters.toEqualTypeOf<[string, { locale: string }]>();
+});
+
+it('a TypeORM manager outside a transaction pushes as on a pool', async () => {
+  const ref = await sendWelcome.with({ client: typeOrm.manager }).push('plain@example.com', { locale: 'it' });
+  expect((await q.getTask(ref.id)).args).toEqual(['plain@example.com', { locale: 'it' }]);
 });
