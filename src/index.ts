@@ -54,4 +54,4 @@ export { type ResultOptions, TaskRef } from './task-ref.js';
 export { ClaimedTask } from './worker/claimed-task.js';
 export { Cancel, Fail, type Outcome, Retry, RetryAfter } from './worker/outcomes.js';
 export type { TaskHooks } from './worker/run-task.js';
-export { Worker, type WorkerEvents, type WorkerOptions } from './worker/worker.js';
+export { type TaskEnd, Worker, type WorkerEvents, type WorkerOptions } from './worker/worker.js';

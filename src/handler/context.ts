@@ -15,6 +15,10 @@ export interface TaskInfo {
   readonly key: string | null;
   /** Its group (see groupConcurrency), or null. */
   readonly group: string | null;
+  /** When it was due (by the database's clock). */
+  readonly runAt: Date;
+  /** When this attempt started, in this process. */
+  readonly startedAt: Date;
 }
 
 /** What a handler sees as `this`. */

@@ -20,6 +20,8 @@ export class ClaimedTask implements TaskInfo {
   readonly priority: number;
   readonly key: string | null;
   readonly group: string | null;
+  readonly runAt: Date;
+  readonly startedAt: Date;
   readonly leaseId: string;
   readonly leaseExpiresAt: Date;
   readonly #statements: Statements;
@@ -40,6 +42,8 @@ export class ClaimedTask implements TaskInfo {
     this.priority = row.priority;
     this.key = row.key;
     this.group = row.group_key;
+    this.runAt = new Date(row.run_at_s * 1000);
+    this.startedAt = new Date();
     this.leaseId = leaseId;
     this.leaseExpiresAt = row.lease_expires_at;
     this.#statements = context.statements;

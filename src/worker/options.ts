@@ -46,6 +46,15 @@ export type ResolvedWorkerOptions = Readonly<z.output<typeof workerOptions> & { 
 export const defaultPollIntervalMs = (listening: boolean) => (listening ? 10_000 : 1_000);
 
 /** The events a worker emits, with their arguments. */
+/** How an attempt ended, for metrics: see the `task:end` event. */
+export interface TaskEnd {
+  outcome: 'succeeded' | 'retried' | 'failed' | 'cancelled';
+  /** From due to started (by two clocks when the worker and the database are on two hosts). */
+  pickupMs: number;
+  /** From started to the handler's end; 0 for a task cancelled before it started. */
+  runMs: number;
+}
+
 export interface WorkerEvents {
   start: [];
   stop: [];
@@ -54,6 +63,8 @@ export interface WorkerEvents {
   'task:retry': [task: TaskInfo, error: string, delayMs: number];
   'task:failure': [task: TaskInfo, error: string];
   'task:cancel': [task: TaskInfo, reason: string];
+  /** After each of the four above, with the attempt's times: one listener feeds metrics. */
+  'task:end': [task: TaskInfo, end: TaskEnd];
   /** The attempt's outcome was refused: its lease ran out and the task was handed on. */
   'task:lease-lost': [task: TaskInfo];
   /**

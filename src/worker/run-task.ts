@@ -25,7 +25,7 @@ export interface RunTaskDeps {
   hooks: TaskHooks;
 }
 
-export function taskInfo(row: ClaimedRow): TaskInfo {
+export function taskInfo(row: ClaimedRow, startedAt = new Date()): TaskInfo {
   return {
     id: row.id,
     queue: row.queue,
@@ -36,6 +36,8 @@ export function taskInfo(row: ClaimedRow): TaskInfo {
     priority: row.priority,
     key: row.key,
     group: row.group_key,
+    runAt: new Date(row.run_at_s * 1000),
+    startedAt,
   };
 }
 

@@ -126,7 +126,7 @@ export class TaskRunner {
     const task = taskInfo(row);
     const outcome: Outcome = { kind: 'cancelled', error: describeError(new CancelRequested(task.id)) };
     this.#options.completer.add({ id: task.id, leaseId, outcome }).then(
-      (kept) => kept && this.#report(task, outcome),
+      (kept) => kept && this.#report(task, outcome, 0),
       (error: unknown) => this.#options.emit('worker:error', asError(error)),
     );
   }
@@ -169,11 +169,13 @@ export class TaskRunner {
     // The slot frees as soon as the handler is done; storing the outcome is batched.
     const startedAt = performance.now();
     let released = false;
+    let runMs = 0;
     const release = () => {
       if (released) return;
       released = true;
       clearTimeout(timeout);
-      const ms = performance.now() - startedAt;
+      runMs = performance.now() - startedAt;
+      const ms = runMs;
       this.#meanRunMs = Number.isFinite(this.#meanRunMs) ? this.#meanRunMs + (ms - this.#meanRunMs) / 16 : ms;
       this.#active--;
       this.#startWaiting();
@@ -196,7 +198,7 @@ export class TaskRunner {
         const last = progress.unsaved()?.value;
         const kept =
           stored || (await completer.add({ id: task.id, leaseId, outcome, startedAt, progress: last }));
-        if (kept) this.#report(task, outcome);
+        if (kept) this.#report(task, outcome, runMs);
         else emit('task:lease-lost', task);
       } catch (error) {
         if (error instanceof LeaseLostError) emit('task:lease-lost', task);
@@ -211,7 +213,7 @@ export class TaskRunner {
     running.settled = run();
   }
 
-  #report(task: TaskInfo, outcome: Outcome): void {
+  #report(task: TaskInfo, outcome: Outcome, runMs: number): void {
     const emit = this.#options.emit;
     switch (outcome.kind) {
       case 'succeeded':
@@ -227,6 +229,14 @@ export class TaskRunner {
         emit('task:cancel', task, outcome.error);
         break;
     }
+    const ended = {
+      succeeded: 'succeeded',
+      retry: 'retried',
+      failed: 'failed',
+      cancelled: 'cancelled',
+    } as const;
+    const pickupMs = Math.max(0, task.startedAt.getTime() - task.runAt.getTime());
+    emit('task:end', task, { outcome: ended[outcome.kind], pickupMs, runMs });
   }
 }
 

@@ -20,7 +20,7 @@ import {
 import { watchScheduler } from './scheduler-watch.js';
 import { TaskRunner } from './task-runner.js';
 
-export type { WorkerEvents, WorkerOptions } from './options.js';
+export type { TaskEnd, WorkerEvents, WorkerOptions } from './options.js';
 
 /**
  * Runs the tasks of one queue with at most `concurrency` at a time: a claimer

@@ -216,3 +216,41 @@ it("the README's dashboard example serves the dashboard under its path and the a
     delete process.env.PGTQ_SCHEMA;
   }
 });
+
+it("the README's metrics example feeds prom-client from the worker's events", async () => {
+  const file = new URL('./metrics.generated.ts', import.meta.url);
+  const code = codeAfter('### Metrics in your process').replace("from 'pgtq'", "from '../../src/index.js'");
+  writeFileSync(file, `${code}\nexport { client, q, worker };\n`);
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const example = (await import(file.href)) as {
+    client: typeof import('prom-client');
+    q: PgTq;
+    worker: { stop(): Promise<void> };
+  };
+  try {
+    const metric = async (name: string) =>
+      (await example.client.register.getSingleMetric(name)?.get())?.values ?? [];
+    await waitFor(async () => (await metric('pgtq_tasks_ended_total')).length === 2, { timeoutMs: 10_000 });
+    const ended = await metric('pgtq_tasks_ended_total');
+    expect(ended.map((v) => [v.labels.outcome, v.value]).sort()).toEqual([
+      ['failed', 1],
+      ['succeeded', 1],
+    ]);
+    expect(ended.every((v) => v.labels.queue === 'emails' && v.labels.name === 'send_email')).toBe(true);
+    expect((await metric('pgtq_tasks_started_total'))[0]?.value).toBe(2);
+    const runCount = (await metric('pgtq_task_run_seconds')).find(
+      (v) => (v as { metricName?: string }).metricName === 'pgtq_task_run_seconds_count',
+    );
+    expect(runCount?.value).toBe(2);
+    const pickupSum = (await metric('pgtq_task_pickup_seconds')).find(
+      (v) => (v as { metricName?: string }).metricName === 'pgtq_task_pickup_seconds_sum',
+    );
+    expect(pickupSum?.value).toBeGreaterThanOrEqual(0);
+  } finally {
+    await example.worker.stop();
+    await example.q.close();
+    example.client.register.clear();
+    delete process.env.PGTQ_SCHEMA;
+  }
+});

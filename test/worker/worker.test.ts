@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Cancel, PgTq, Retry, TaskFailedError, type Worker } from '../../src/index.js';
+import { Cancel, Fail, PgTq, Retry, TaskFailedError, type Worker } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
 import { gate, useServices } from '../helpers/services.js';
@@ -168,6 +168,46 @@ describe('worker', () => {
     await (await job.push()).result({ timeoutMs: 5_000 });
     await waitFor(() => seen.includes('event success 1'));
     expect(seen).toEqual(['event start', 'before job', 'run', 'after succeeded', 'event success 1']);
+  });
+
+  it('task:end follows every outcome with its pickup and run times, and the task knows when it was due', async () => {
+    const q = db.queue('ends');
+    const job = q.handler(
+      { maxAttempts: 2, backoff: { baseMs: 10, jitter: 0 } },
+      async function job(kind: string) {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        if (kind === 'fail') throw new Fail('no');
+        if (kind === 'cancel') throw new Cancel('not needed');
+        if (kind === 'flaky' && this.task?.attempt === 1) throw new Error('once');
+        return kind;
+      },
+    );
+    const ends: [string, string, number, number, Date, Date][] = [];
+    const worker = q.worker();
+    worker.on('task:end', (task, end) =>
+      ends.push([String(task.args[0]), end.outcome, end.pickupMs, end.runMs, task.runAt, task.startedAt]),
+    );
+    await startWorker(worker);
+    await services.start(q.scheduler()); // promotes the delayed task and the retry
+    const due = new Date(Date.now() + 300);
+    await job.with({ runAt: due }).push('ok');
+    await job.push('fail');
+    await job.push('cancel');
+    await job.push('flaky');
+    await waitFor(() => ends.length === 5);
+    expect(ends.map(([kind, outcome]) => [kind, outcome]).sort()).toEqual([
+      ['cancel', 'cancelled'],
+      ['fail', 'failed'],
+      ['flaky', 'retried'],
+      ['flaky', 'succeeded'],
+      ['ok', 'succeeded'],
+    ]);
+    for (const [, , pickupMs, runMs, runAt, startedAt] of ends) {
+      expect(runMs).toBeGreaterThanOrEqual(25);
+      expect(pickupMs).toBe(Math.max(0, startedAt.getTime() - runAt.getTime()));
+    }
+    const ok = ends.find(([kind]) => kind === 'ok');
+    expect(ok?.[4].getTime()).toBe(due.getTime());
   });
 
   it('stop() lets running tasks finish, is idempotent, and leaves nothing running', async () => {
