@@ -254,3 +254,24 @@ it("the README's metrics example feeds prom-client from the worker's events", as
     delete process.env.PGTQ_SCHEMA;
   }
 });
+
+it("the README's testing example pushes, runs and reports as its comments say", async () => {
+  const file = new URL('./testing.generated.ts', import.meta.url);
+  const code = codeAfter('### Testing your handlers')
+    .replace("from 'pgtq/testing'", "from '../../src/testing/index.js'")
+    .replace("from 'pgtq'", "from '../../src/index.js'");
+  writeFileSync(file, code);
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await import(file.href);
+    expect(log.mock.calls).toEqual([
+      [[['send_welcome', ['ada@example.com']]]],
+      [[['send_welcome', 'succeeded', { sent: 'ada@example.com' }]]],
+    ]);
+  } finally {
+    log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+});
