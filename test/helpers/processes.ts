@@ -32,12 +32,13 @@ const PGTQ_VARIABLES = [
 export function startNode(
   args: string[],
   env: Record<string, string> = {},
-  options: { clean?: boolean; timeoutMs?: number } = {},
+  options: { clean?: boolean; timeoutMs?: number; cwd?: string } = {},
 ) {
   const base = { ...process.env };
   if (options.clean) for (const name of PGTQ_VARIABLES) delete base[name];
   const child = spawn(process.execPath, args, {
     env: { ...base, ...env },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
