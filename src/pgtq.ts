@@ -7,6 +7,7 @@ import { Statements } from './db/statements.js';
 import type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
 import { ConfigError } from './errors.js';
 import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } from './handler/handler.js';
+import type { JsonHonest } from './handler/json-types.js';
 import type { HandlerOptionsInput, HandlerOptionsWithArgs, PushOptions } from './handler/options.js';
 import { type PushItem, pushTasks, type TaskToPush } from './handler/push.js';
 import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './handler/standard-schema.js';
@@ -110,14 +111,14 @@ export class PgTq {
    * Registers `fn` as the handler of tasks named after it (or `options.name`); arguments are checked
    * at push and before each run against `options.args` (zod, valibot, arktype: any Standard Schema).
    */
-  handler<A extends unknown[], R>(fn: HandlerFunction<A, R>): Handler<A, Awaited<R>>;
+  handler<A extends unknown[], R>(fn: HandlerFunction<A, R> & JsonHonest<A, R>): Handler<A, Awaited<R>>;
   handler<S extends StandardSchemaV1<unknown[], unknown[]>, R>(
     options: HandlerOptionsWithArgs<S>,
-    fn: HandlerFunction<SchemaOutput<S>, R>,
+    fn: HandlerFunction<SchemaOutput<S>, R> & JsonHonest<SchemaInput<S>, R>,
   ): Handler<SchemaInput<S>, Awaited<R>, SchemaOutput<S>>;
   handler<A extends unknown[], R>(
     options: Omit<HandlerOptionsInput, 'args'>,
-    fn: HandlerFunction<A, R>,
+    fn: HandlerFunction<A, R> & JsonHonest<A, R>,
   ): Handler<A, Awaited<R>>;
   handler(
     optionsOrFn: HandlerOptionsInput | HandlerFunction<unknown[], unknown>,

@@ -331,14 +331,18 @@ describe('a result or error PostgreSQL cannot store fails its own task, not the 
     const q = db.queue('bad-results');
     const { closed, open: release } = gate();
     let started = 0;
-    const give = q.handler({ name: 'give', maxAttempts: 5 }, async function give(kind: string) {
-      started++;
-      await closed;
-      if (kind === 'surrogate') return { text: 'ab\uD800' };
-      if (kind === 'nul-key') return Object.fromEntries([['a\u0000', 1]]);
-      if (kind === 'bigint') return [1n];
-      return kind;
-    });
+    // (unknown: the compiler would refuse the bigint, which is the point here)
+    const give = q.handler(
+      { name: 'give', maxAttempts: 5 },
+      async function give(kind: string): Promise<unknown> {
+        started++;
+        await closed;
+        if (kind === 'surrogate') return { text: 'ab\uD800' };
+        if (kind === 'nul-key') return Object.fromEntries([['a\u0000', 1]]);
+        if (kind === 'bigint') return [1n];
+        return kind;
+      },
+    );
     await startWorker(q.worker({ concurrency: 10 }));
     const kinds = ['ok-1', 'surrogate', 'ok-2', 'nul-key', 'ok-3', 'bigint', 'ok-4'];
     const refs = await give.pushMany(kinds.map((kind) => [kind]));
