@@ -9,7 +9,7 @@ type JsonIssue<T, Depth extends unknown[] = []> = 0 extends 1 & T
   ? never
   : Depth['length'] extends 6
     ? never
-    : T extends string | number | boolean | null | undefined | void
+    : T extends string | number | boolean | null | undefined
       ? never
       : T extends bigint
         ? 'a bigint'
