@@ -1,10 +1,9 @@
 import type pg from 'pg';
-import { Admin, type CancelResult, type FlowStatus, type ProgressOptions, type TaskFilter } from './admin.js';
+import { Admin } from './admin.js';
 import { type Connection, parse, queueName, resolveConnection, survivePoolErrors } from './config.js';
 import { type Notifications, openNotifications } from './db/listener.js';
 import { migrate } from './db/migrate.js';
 import { Statements } from './db/statements.js';
-import type { ProcessRow, QueueSummaryRow, TaskRow } from './db/task-rows.js';
 import { ConfigError } from './errors.js';
 import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } from './handler/handler.js';
 import type { JsonHonest } from './handler/json-types.js';
@@ -14,6 +13,7 @@ import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './handler/stan
 import { undoTask } from './handler/undo.js';
 import { HTTP_TASK, type HttpRequest, type HttpResponse } from './http/request.js';
 import type { Logger } from './logger.js';
+import { QueueAdmin } from './queue-admin.js';
 import type { Runtime } from './runtime.js';
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
 import {
@@ -33,7 +33,7 @@ import { Worker, type WorkerOptions } from './worker/worker.js';
  * A named queue in a PostgreSQL database: register handlers on it, push tasks to
  * it (in your own transaction if you like), and run workers over it.
  */
-export class PgTq {
+export class PgTq extends QueueAdmin {
   readonly name: string;
   readonly schema: string;
   readonly pool: pg.Pool;
@@ -47,7 +47,8 @@ export class PgTq {
   #listener: Notifications | undefined;
   #closed = false;
   readonly #services = new Set<Worker | Scheduler>();
-  readonly #admin: Admin;
+  /** @internal */
+  protected readonly admin: Admin;
   readonly #runtime: Runtime;
 
   /**
@@ -56,6 +57,7 @@ export class PgTq {
    *   (default $PGTQ_SCHEMA, else 'pgtq') and `logger`. @default $DATABASE_URL, else the PG* variables
    */
   constructor(name: string, connection?: Connection) {
+    super();
     this.name = parse(queueName, name, 'queue name');
     const resolved = resolveConnection(connection);
     this.schema = resolved.schema;
@@ -65,7 +67,7 @@ export class PgTq {
     this.#ownsPool = resolved.ownsPool;
     this.#listenConfig = resolved.listenConfig;
     this.statements = new Statements(this.schema, resolved.limits, resolved);
-    this.#admin = new Admin(this.statements, this.pool, this.name);
+    this.admin = new Admin(this.statements, this.pool, this.name);
     const queue = this;
     this.#runtime = {
       queue: this.name,
@@ -80,7 +82,7 @@ export class PgTq {
       listener: () => this.#openListener(),
       pushTasks: (items, options) => pushTasks(this.#runtime, items, options),
       result: (id, options) => waitForResult(this.#runtime, id, options ?? {}),
-      progress: async (id) => (await this.#admin.getTask(id)).progress,
+      progress: async (id) => (await this.admin.getTask(id)).progress,
     };
     if (this.#ownsPool) survivePoolErrors(this.pool, () => this.#logger);
   }
@@ -191,84 +193,9 @@ export class PgTq {
     return listSchedules(this.#runtime, options.allQueues);
   }
 
-  /** One task by id, pending or finished. */
-  getTask(id: string): Promise<TaskRow> {
-    return this.#admin.getTask(id);
-  }
-
-  /** Tasks of this queue, pending or finished, newest first. */
-  listTasks(filter: TaskFilter = {}): Promise<TaskRow[]> {
-    return this.#admin.listTasks(filter);
-  }
-
-  /** Counts by state and the age of the oldest task: of this queue, or with `allQueues` of every queue in the schema. */
-  summary(options: { allQueues?: boolean } = {}): Promise<QueueSummaryRow[]> {
-    return this.#admin.summary(options);
-  }
-
-  /** The workers and schedulers alive now (every queue of the schema), from their heartbeats. */
-  processes(): Promise<ProcessRow[]> {
-    return this.#admin.processes();
-  }
-
-  /** Makes failed or cancelled tasks ready again with fresh attempts; returns the ids retried. */
-  retry(ids: string | readonly string[]): Promise<string[]> {
-    return this.#admin.retry(ids);
-  }
-
-  /** Retries every failed task of this queue (of one task name, if given); returns how many. */
-  retryFailed(options: { name?: string } & ProgressOptions = {}): Promise<number> {
-    return this.#admin.retryFailed(options);
-  }
-
-  /** Cancels pending tasks at once, and running ones by aborting their signal wherever they run. */
-  cancel(ids: string | readonly string[], reason?: string): Promise<CancelResult> {
-    return this.#admin.cancel(ids, reason);
-  }
-
   /** Pushes a task that runs succeeded task `id`'s `undo`, at most once (later calls return it). */
   undo(id: string): Promise<TaskRef> {
     return undoTask(this.#runtime, id);
-  }
-
-  /** Moves a pending task to run at `runAt`; false if it is not pending. */
-  reschedule(id: string, runAt: Date): Promise<boolean> {
-    return this.#admin.reschedule(id, runAt);
-  }
-
-  /** Deletes pending or finished tasks for good (running ones: cancel them); returns the ids deleted. */
-  delete(ids: string | readonly string[]): Promise<string[]> {
-    return this.#admin.delete(ids);
-  }
-
-  /** Pending (scheduled or ready) tasks of this queue. */
-  length(): Promise<number> {
-    return this.#admin.length();
-  }
-
-  /** Nothing of this queue (or of one task name) starts until resumed; true if it was not paused. */
-  pause(name?: string): Promise<boolean> {
-    return this.#admin.pause(name);
-  }
-
-  /** Resumes what `pause` paused and wakes the workers; true if it was paused. */
-  resume(name?: string): Promise<boolean> {
-    return this.#admin.resume(name);
-  }
-
-  /** What is paused, and each group with flow control: its tasks, limits, and what holds it back. */
-  flow(options: { allQueues?: boolean } = {}): Promise<FlowStatus> {
-    return this.#admin.flow(options);
-  }
-
-  /** A group's weight in the turns of this queue (a group of weight 3 takes 3 turns to another's 1). */
-  setGroupWeight(group: string, weight: number): Promise<void> {
-    return this.#admin.setGroupWeight(group, weight);
-  }
-
-  /** Deletes this queue's pending tasks; running tasks and history stay. Returns how many. */
-  flush(options: ProgressOptions = {}): Promise<number> {
-    return this.#admin.flush(options);
   }
 
   /** Task `id`'s result once it succeeds (woken by NOTIFY); a TaskFailedError if it fails or is cancelled. */
