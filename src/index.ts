@@ -25,6 +25,13 @@ export {
   ValidationError,
 } from './errors.js';
 export type { TaskContext, TaskInfo } from './handler/context.js';
+export {
+  type ContractFunction,
+  type ContractHandlerOptions,
+  type ContractPusher,
+  defineTask,
+  type TaskContract,
+} from './handler/contract.js';
 export type { Handler, HandlerFunction, Pusher } from './handler/handler.js';
 export type {
   BackoffOptions,

@@ -5,6 +5,15 @@ import { type Notifications, openNotifications } from './db/listener.js';
 import { migrate } from './db/migrate.js';
 import { Statements } from './db/statements.js';
 import { ConfigError } from './errors.js';
+import {
+  type ContractFunction,
+  type ContractHandlerOptions,
+  type ContractPusher,
+  contractHandlerArgs,
+  contractPusher,
+  isTaskContract,
+  type TaskContract,
+} from './handler/contract.js';
 import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } from './handler/handler.js';
 import type { JsonHonest } from './handler/json-types.js';
 import type { HandlerOptionsInput, HandlerOptionsWithArgs, PushOptions } from './handler/options.js';
@@ -122,13 +131,30 @@ export class PgTq extends QueueAdmin {
     options: Omit<HandlerOptionsInput, 'args'>,
     fn: HandlerFunction<A, R> & JsonHonest<A, R>,
   ): Handler<A, Awaited<R>>;
-  handler(
-    optionsOrFn: HandlerOptionsInput | HandlerFunction<unknown[], unknown>,
-    maybeFn?: HandlerFunction<unknown[], unknown>,
-  ): AnyHandler {
-    const handler = defineHandler(this.#runtime, this.#handlers, optionsOrFn, maybeFn);
+  /** Implements a task contract (see defineTask): its name and schema, and the function's types, are the contract's. */
+  handler<A extends unknown[], R, Run extends unknown[]>(
+    contract: TaskContract<A, R, Run>,
+    ...rest:
+      | [fn: ContractFunction<A, R, Run>]
+      | [options: ContractHandlerOptions, fn: ContractFunction<A, R, Run>]
+  ): Handler<A, R, Run>;
+  handler(first: unknown, ...rest: unknown[]): AnyHandler {
+    const [optionsOrFn, maybeFn] = isTaskContract(first)
+      ? contractHandlerArgs(first, rest)
+      : [first, rest[0]];
+    const handler = defineHandler(
+      this.#runtime,
+      this.#handlers,
+      optionsOrFn as HandlerOptionsInput,
+      maybeFn as HandlerFunction<unknown[], unknown>,
+    );
     this.#handlers.set(handler.taskName, handler);
     return handler;
+  }
+
+  /** Pushes of a task declared by a contract, typed by it, without its handler here (a producer's). */
+  task<A extends unknown[], R>(contract: TaskContract<A, R, unknown[]>): ContractPusher<A, R> {
+    return contractPusher(this.#runtime, contract);
   }
 
   /** Pushes a task by name; a queue with handlers checks the name is one of them, and its arguments. */

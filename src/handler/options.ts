@@ -84,7 +84,8 @@ export const handlerOptions = z
 /** A handler's `undo`: called with the arguments and the result of the task it undoes. */
 export type UndoFunction = (this: TaskContext, args: unknown[], result: unknown) => unknown;
 
-export type HandlerOptionsInput = z.input<typeof handlerOptions>;
+/** (Never a task contract, which q.handler takes in its own place: see defineTask.) */
+export type HandlerOptionsInput = z.input<typeof handlerOptions> & { returns?: never };
 export type HandlerOptions = z.output<typeof handlerOptions>;
 /** Options of a handler with an argument schema: the function's arguments are inferred from it. */
 export type HandlerOptionsWithArgs<S extends StandardSchemaV1<unknown[], unknown[]>> = Omit<

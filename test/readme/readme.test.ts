@@ -275,3 +275,18 @@ it("the README's testing example pushes, runs and reports as its comments say", 
     delete process.env.PGTQ_SCHEMA;
   }
 });
+
+it("the README's task contract example pushes from the contract and runs in the handler that implements it", async () => {
+  const file = new URL('./contracts.generated.ts', import.meta.url);
+  writeFileSync(file, codeAfter('### Task contracts').replace("from 'pgtq'", "from '../../src/index.js'"));
+  process.env.DATABASE_URL = databaseUrl();
+  process.env.PGTQ_SCHEMA = db.schema;
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await import(file.href);
+    expect(log.mock.calls).toEqual([[{ sent: 'ada@example.com' }]]);
+  } finally {
+    log.mockRestore();
+    delete process.env.PGTQ_SCHEMA;
+  }
+});
