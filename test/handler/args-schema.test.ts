@@ -1,3 +1,5 @@
+import { type } from 'arktype';
+import * as v from 'valibot';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { z as z3 } from 'zod/v3';
@@ -54,6 +56,41 @@ describe('a handler’s args schema is any Standard Schema', () => {
     );
     expectTypeOf(length.push).parameters.toEqualTypeOf<[string]>();
     await expect(length('abc')).resolves.toBe(6);
+  });
+
+  it('a valibot schema checks, transforms and types the arguments', async () => {
+    const q = db.queue('valibot');
+    const greet = q.handler(
+      {
+        name: 'greet_v',
+        args: v.tuple([
+          v.pipe(
+            v.string(),
+            v.email(),
+            v.transform((email) => email.split('@')[0] ?? ''),
+          ),
+        ]),
+      },
+      async (name) => `hello ${name}`,
+    );
+    expectTypeOf(greet.push).parameters.toEqualTypeOf<[string]>();
+    await expect(greet('ada@example.com')).resolves.toBe('hello ada');
+    await greet.push('ada@example.com');
+    await expect(greet.push('not an email')).rejects.toThrow(/greet_v: args\[0\]: Invalid email/);
+    expect(await storedArgs('greet_v')).toEqual([['ada@example.com']]);
+  });
+
+  it('an arktype schema checks and types the arguments', async () => {
+    const q = db.queue('arktype');
+    const area = q.handler(
+      { name: 'area_ark', args: type(['number > 0', 'number > 0']) },
+      async (w, h) => w * h,
+    );
+    expectTypeOf(area.push).parameters.toEqualTypeOf<[number, number]>();
+    await expect(area(2, 3)).resolves.toBe(6);
+    await area.push(2, 3);
+    await expect(area.push(-1, 3)).rejects.toThrow(/area_ark: args\[0\]: .*positive|more than 0/);
+    expect(await storedArgs('area_ark')).toEqual([[2, 3]]);
   });
 
   it('a schema from no library at all: push stores the input, the function gets the output', async () => {
