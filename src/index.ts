@@ -31,6 +31,7 @@ export {
   type ContractPusher,
   defineTask,
   type TaskContract,
+  type TaskTypes,
 } from './handler/contract.js';
 export type { Handler, HandlerFunction, Pusher } from './handler/handler.js';
 export type {

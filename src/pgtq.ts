@@ -12,7 +12,10 @@ import {
   contractHandlerArgs,
   contractPusher,
   isTaskContract,
+  type PushArgs,
+  type PushResult,
   type TaskContract,
+  type TaskTypes,
 } from './handler/contract.js';
 import { type AnyHandler, defineHandler, type Handler, type HandlerFunction } from './handler/handler.js';
 import type { JsonHonest } from './handler/json-types.js';
@@ -42,7 +45,7 @@ import { Worker, type WorkerOptions } from './worker/worker.js';
  * A named queue in a PostgreSQL database: register handlers on it, push tasks to
  * it (in your own transaction if you like), and run workers over it.
  */
-export class PgTq extends QueueAdmin {
+export class PgTq<Tasks extends TaskTypes = TaskTypes> extends QueueAdmin {
   readonly name: string;
   readonly schema: string;
   readonly pool: pg.Pool;
@@ -158,9 +161,13 @@ export class PgTq extends QueueAdmin {
   }
 
   /** Pushes a task by name; a queue with handlers checks the name is one of them, and its arguments. */
-  async push(name: string, args: readonly unknown[] = [], options: PushOptions = {}): Promise<TaskRef> {
+  async push<N extends keyof Tasks & string>(
+    name: N,
+    args: PushArgs<Tasks, N> = [],
+    options: PushOptions = {},
+  ): Promise<TaskRef<PushResult<Tasks, N>>> {
     const [ref] = await this.#runtime.pushTasks([{ name, args }], options);
-    return ref as TaskRef;
+    return ref as TaskRef<PushResult<Tasks, N>>;
   }
 
   /** Pushes many tasks, each with its own name, arguments and options, in one round trip. */

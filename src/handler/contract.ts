@@ -101,3 +101,13 @@ export function contractPusher<A extends unknown[], R>(
   });
   return { ...checked(handler), with: (pushWith) => checked(handler.with(pushWith)) };
 }
+
+/**
+ * The contracts of a queue's tasks by name, as a PgTq's type parameter:
+ * `new PgTq<{ send_welcome: typeof sendWelcome }>('emails')` types `q.push('send_welcome', args)`.
+ */
+export type TaskTypes = Record<string, { readonly '~types'?: { args: readonly unknown[]; result: unknown } }>;
+
+/** What `q.push(name, args)` takes for task `N` of `T`, and what its ref resolves to. */
+export type PushArgs<T extends TaskTypes, N extends keyof T> = NonNullable<T[N]['~types']>['args'];
+export type PushResult<T extends TaskTypes, N extends keyof T> = NonNullable<T[N]['~types']>['result'];

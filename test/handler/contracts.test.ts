@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { defineTask, type TaskRef, ValidationError } from '../../src/index.js';
+import { defineTask, PgTq, type TaskRef, ValidationError } from '../../src/index.js';
 // The producer imports the contracts only, never the handlers.
 import { remind, sendWelcome } from '../cli/fixtures/contracts/contracts.js';
 import { cli, described } from '../helpers/cli.js';
@@ -73,4 +73,28 @@ it('types both sides: the push takes what the contract says, the implementation 
   q.handler(when, async (at) => {
     expectTypeOf(at).toEqualTypeOf<Date>();
   });
+});
+
+it("types a push by name with the queue's contracts: PgTq<{ name: typeof contract }>", async () => {
+  const q = new PgTq<{ send_welcome: typeof sendWelcome; remind: typeof remind }>('contracts-by-name', {
+    connectionString: db.url,
+    schema: db.schema,
+  });
+  try {
+    const ref = await q.push('send_welcome', ['ada@example.com', { locale: 'fr' }]);
+    expectTypeOf(ref).toEqualTypeOf<TaskRef<{ sent: string }>>();
+    expect((await q.getTask(ref.id)).args).toEqual(['ada@example.com', { locale: 'fr' }]);
+    expectTypeOf(q.push<'remind'>)
+      .parameter(1)
+      .toEqualTypeOf<[string, string] | undefined>();
+    const refusedByTheCompiler = () => {
+      // @ts-expect-error no task of that name in the queue's contracts
+      void q.push('send_welcom', ['ada@example.com', { locale: 'fr' }]);
+      // @ts-expect-error the contract's second argument is an options object
+      void q.push('send_welcome', ['ada@example.com', 'fr']);
+    };
+    expect(refusedByTheCompiler).toBeTypeOf('function');
+  } finally {
+    await q.close();
+  }
 });
