@@ -17,6 +17,8 @@ export interface ClaimedRow {
   lease_expires_at: Date;
   /** Under a rate limit: start within this many ms of the claim, or give the task back (see sql/task_claim_many.sql). */
   start_within_ms: number | null;
+  /** The trace context of its push, read after the claim while tracing (see src/tracing.ts). */
+  trace?: { traceparent: string; tracestate?: string | null } | undefined;
 }
 
 /** What one claim took, and whether flow-control limits held more back. */

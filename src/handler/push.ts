@@ -6,6 +6,7 @@ import { UnknownHandlerError, ValidationError } from '../errors.js';
 import { HTTP_TASK, httpArgs } from '../http/request.js';
 import { assertJson, assertJsonSize, unstorable } from '../json.js';
 import { type ResultSource, TaskRef } from '../task-ref.js';
+import { tracedPush } from '../tracing.js';
 import type { AnyHandler } from './handler.js';
 import { type PushOptions, pushOptions } from './options.js';
 
@@ -45,7 +46,14 @@ export async function pushTasks(
   );
   if (inputs.length === 0) return [];
   const db = client ?? target.pool;
-  const ids = await pushInputs(target, db, inputs);
+  const ids = await tracedPush(
+    target.statements.schema,
+    db,
+    target.queue,
+    inputs.map((input) => input.name),
+    () => pushInputs(target, db, inputs),
+    (rows) => rows.flatMap((row) => (row.inserted && row.id !== null ? [row.id] : [])),
+  );
   return inputs.map(
     (input, index) =>
       new TaskRef(target, {

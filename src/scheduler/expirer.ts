@@ -1,6 +1,7 @@
 import { inBatches } from '../db/batches.js';
 import type { Runtime } from '../runtime.js';
 import { PeriodicService } from '../service.js';
+import { traceStatements } from '../tracing.js';
 
 const BATCH = 1000;
 
@@ -30,6 +31,7 @@ export class Expirer extends PeriodicService {
     const { statements, pool } = this.#runtime;
     const expired = await inBatches(BATCH, () => statements.expireTasks(pool, BATCH, now));
     await inBatches(BATCH, () => statements.pruneFlowGroups(pool, BATCH));
+    await inBatches(BATCH, () => traceStatements(statements.schema).prune(pool, BATCH));
     return expired;
   }
 

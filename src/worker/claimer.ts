@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Claimed } from '../db/task-rows.js';
 import type { Runtime } from '../runtime.js';
 import { PeriodicService } from '../service.js';
+import { activeTracing, traceStatements } from '../tracing.js';
 import { storeHandlerSettings } from './handler-settings.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { TaskRunner } from './task-runner.js';
@@ -77,6 +78,13 @@ export class Claimer extends PeriodicService {
         leaseMs: this.#options.leaseMs,
         workerId: this.#workerId,
       });
+      if (tasks.length > 0 && activeTracing()) {
+        const traces = await traceStatements(this.#runtime.schema).get(
+          this.#runtime.pool,
+          tasks.map((task) => task.id),
+        );
+        for (const task of tasks) task.trace = traces.get(task.id);
+      }
       runner.add(tasks, leaseId, claimedAt);
       this.#heldBack(held);
       // A full batch suggests more are waiting.

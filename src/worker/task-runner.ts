@@ -3,6 +3,7 @@ import { asError, LeaseLostError, TimeoutError } from '../errors.js';
 import type { TaskInfo } from '../handler/context.js';
 import type { Runtime } from '../runtime.js';
 import { within } from '../service.js';
+import { activeTracing, tracedRun } from '../tracing.js';
 import type { Completer } from './completer.js';
 import type { EmitWorkerEvent } from './options.js';
 import { CancelRequested, describeError, type Outcome, Retry } from './outcomes.js';
@@ -186,14 +187,16 @@ export class TaskRunner {
     const run = async () => {
       try {
         const deps = { pool: runtime.pool, statements: runtime.statements, logger: runtime.logger };
-        const { outcome, stored, startedAt } = await runTask(
-          { ...deps, hooks: this.#options.hooks },
-          handler,
-          task,
-          leaseId,
-          abort,
-          progress,
-        );
+        const attempt = () =>
+          runTask({ ...deps, hooks: this.#options.hooks }, handler, task, leaseId, abort, progress);
+        const otel = activeTracing();
+        const { outcome, stored, startedAt } = otel
+          ? await tracedRun(otel, task, row.trace, async () => {
+              const value = await attempt();
+              const error = value.outcome.kind === 'succeeded' ? undefined : value.outcome.error;
+              return { value, outcome: ENDED[value.outcome.kind], ...(error ? { error } : {}) };
+            })
+          : await attempt();
         release();
         const last = progress.unsaved()?.value;
         const kept =
@@ -239,6 +242,9 @@ export class TaskRunner {
     emit('task:end', task, { outcome: ended[outcome.kind], pickupMs, runMs });
   }
 }
+
+/** How an attempt ended, by its outcome's kind, in the words of task:end and of spans. */
+const ENDED = { succeeded: 'succeeded', retry: 'retried', failed: 'failed', cancelled: 'cancelled' } as const;
 
 /** Higher priority first, then earlier due, then older: the order of the claim index. */
 function claimOrder(a: ClaimedRow, b: ClaimedRow): number {

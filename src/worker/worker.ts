@@ -5,6 +5,7 @@ import { asError, ConfigError } from '../errors.js';
 import { Presence } from '../presence.js';
 import type { Runtime } from '../runtime.js';
 import { abortable, Service } from '../service.js';
+import { openTelemetry } from '../tracing.js';
 import { withBuiltInHandlers } from './built-in-handlers.js';
 import { Claimer } from './claimer.js';
 import { Completer } from './completer.js';
@@ -123,6 +124,7 @@ export class Worker extends Service<WorkerEvents> {
       // Notifications sent while the connection was down are lost: look now.
       listener.onReconnect(() => this.#claimer.wake()),
     );
+    await openTelemetry(); // loaded once, so that each task can ask activeTracing() at once
     await abortable(this.#presence.start(), signal);
     await this.#heartbeat.start();
     await this.#claimer.start();
