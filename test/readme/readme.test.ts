@@ -24,19 +24,30 @@ const schema = uniqueSchemaName('pgtq_readme');
 const db = await useTestSchema('pgtq_readme_sql');
 afterAll(() => dropSchema(schema));
 
-it("the README's example runs as written", async () => {
-  const file = new URL('./example.generated.ts', import.meta.url);
-  writeFileSync(file, codeAfter('## Example').replace("from 'pgtq'", "from '../../src/index.js'"));
+/**
+ * Runs the first ts block after `heading` as a module, importing pgtq from src/, in the
+ * README's schema; returns what it logged.
+ */
+async function runExample(heading: string, name: string, inSchema = db.schema): Promise<unknown[][]> {
+  const file = new URL(`./${name}.generated.ts`, import.meta.url);
+  const code = codeAfter(heading)
+    .replace("from 'pgtq/testing'", "from '../../src/testing/index.js'")
+    .replace("from 'pgtq'", "from '../../src/index.js'");
+  writeFileSync(file, code);
   process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = schema;
+  process.env.PGTQ_SCHEMA = inSchema;
   const log = vi.spyOn(console, 'log').mockImplementation(() => {});
   try {
     await import(file.href);
-    expect(log.mock.calls).toEqual([[5], [5]]);
+    return log.mock.calls;
   } finally {
     log.mockRestore();
     delete process.env.PGTQ_SCHEMA;
   }
+}
+
+it("the README's example runs as written", async () => {
+  expect(await runExample('## Example', 'example', schema)).toEqual([[5], [5]]);
 });
 
 it("the README's task_history queries run on the view, and the first has the demo's columns", async () => {
@@ -56,18 +67,8 @@ it("the README's task_history queries run on the view, and the first has the dem
 });
 
 it("the README's flow control example and SQL run as written", async () => {
-  const file = new URL('./flow.generated.ts', import.meta.url);
-  writeFileSync(file, codeAfter('## Flow control').replace("from 'pgtq'", "from '../../src/index.js'"));
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls.at(-1)?.[0]).toMatchObject({ paused: [], groups: [{ group_key: 'tenant:7' }] });
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  const logged = await runExample('## Flow control', 'flow');
+  expect(logged.at(-1)?.[0]).toMatchObject({ paused: [], groups: [{ group_key: 'tenant:7' }] });
   const section = readme.slice(readme.indexOf('## Flow control'));
   const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
   const statements = block.split(';').map((statement) => statement.replace(/--.*$/gm, '').trim());
@@ -81,27 +82,17 @@ it("the README's flow control example and SQL run as written", async () => {
 });
 
 it("the README's HTTP tasks example and SQL run as written", async () => {
-  const file = new URL('./http.generated.ts', import.meta.url);
-  writeFileSync(file, codeAfter('## HTTP tasks').replace("from 'pgtq'", "from '../../src/index.js'"));
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls).toEqual([
-      [
-        {
-          status: 200,
-          headers: { 'content-type': 'application/json' },
-          body: { welcomed: true },
-          truncated: false,
-        },
-      ],
-    ]);
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  const logged = await runExample('## HTTP tasks', 'http');
+  expect(logged).toEqual([
+    [
+      {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: { welcomed: true },
+        truncated: false,
+      },
+    ],
+  ]);
   const section = readme.slice(readme.indexOf('## HTTP tasks'));
   const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
   const [pushed] = await db.rows<{ id: string }>(
@@ -126,66 +117,24 @@ it("the README's HTTP tasks example and SQL run as written", async () => {
 });
 
 it("the README's progress example runs as written", async () => {
-  const file = new URL('./progress.generated.ts', import.meta.url);
-  writeFileSync(file, codeAfter('## Progress').replace("from 'pgtq'", "from '../../src/index.js'"));
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls).toEqual([[{ done: 1000, total: 1000 }]]);
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  const logged = await runExample('## Progress', 'progress');
+  expect(logged).toEqual([[{ done: 1000, total: 1000 }]]);
 });
 
 it("the README's dead letters example runs as written", async () => {
-  const file = new URL('./dead-letters.generated.ts', import.meta.url);
-  writeFileSync(file, codeAfter('## Dead letters').replace("from 'pgtq'", "from '../../src/index.js'"));
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls).toEqual([[7]]);
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  const logged = await runExample('## Dead letters', 'dead-letters');
+  expect(logged).toEqual([[7]]);
 });
 
 it("the README's undo example runs as written", async () => {
-  const file = new URL('./undo.generated.ts', import.meta.url);
-  writeFileSync(file, codeAfter('## Undo').replace("from 'pgtq'", "from '../../src/index.js'"));
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls).toEqual([[['ch_ada_500']]]);
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  const logged = await runExample('## Undo', 'undo');
+  expect(logged).toEqual([[['ch_ada_500']]]);
 });
 
 it("the README's example of tasks that run after others runs as written", async () => {
-  const file = new URL('./after.generated.ts', import.meta.url);
-  writeFileSync(
-    file,
-    codeAfter('## Tasks that run after others').replace("from 'pgtq'", "from '../../src/index.js'"),
-  );
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls).toEqual([[['Ada-small.png', 'Ada-large.png']]]);
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  expect(await runExample('## Tasks that run after others', 'after')).toEqual([
+    [['Ada-small.png', 'Ada-large.png']],
+  ]);
 });
 
 it("the README's dashboard example serves the dashboard under its path and the app elsewhere", async () => {
@@ -256,37 +205,13 @@ it("the README's metrics example feeds prom-client from the worker's events", as
 });
 
 it("the README's testing example pushes, runs and reports as its comments say", async () => {
-  const file = new URL('./testing.generated.ts', import.meta.url);
-  const code = codeAfter('### Testing your handlers')
-    .replace("from 'pgtq/testing'", "from '../../src/testing/index.js'")
-    .replace("from 'pgtq'", "from '../../src/index.js'");
-  writeFileSync(file, code);
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls).toEqual([
-      [[['send_welcome', ['ada@example.com']]]],
-      [[['send_welcome', 'succeeded', { sent: 'ada@example.com' }]]],
-    ]);
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  expect(await runExample('### Testing your handlers', 'testing')).toEqual([
+    [[['send_welcome', ['ada@example.com']]]],
+    [[['send_welcome', 'succeeded', { sent: 'ada@example.com' }]]],
+  ]);
 });
 
 it("the README's task contract example pushes from the contract and runs in the handler that implements it", async () => {
-  const file = new URL('./contracts.generated.ts', import.meta.url);
-  writeFileSync(file, codeAfter('### Task contracts').replace("from 'pgtq'", "from '../../src/index.js'"));
-  process.env.DATABASE_URL = databaseUrl();
-  process.env.PGTQ_SCHEMA = db.schema;
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  try {
-    await import(file.href);
-    expect(log.mock.calls).toEqual([[{ sent: 'ada@example.com' }]]);
-  } finally {
-    log.mockRestore();
-    delete process.env.PGTQ_SCHEMA;
-  }
+  const logged = await runExample('### Task contracts', 'contracts');
+  expect(logged).toEqual([[{ sent: 'ada@example.com' }]]);
 });
