@@ -52,6 +52,10 @@ export interface FinishedBucketRow {
 
 /** The dashboard's own queries, each a file in sql/; the rest it shares with the admin API. */
 export class DashboardStatements extends SqlFiles {
+  async ping(db: Queryable): Promise<void> {
+    await this.run(db, 'database_ping', []);
+  }
+
   async queues(db: Queryable): Promise<string[]> {
     return (await this.run<{ queue: string }>(db, 'queue_list', [])).map((row) => row.queue);
   }

@@ -61,8 +61,7 @@ export function createRouter(source: DashboardSource, options: RouterOptions) {
       : undefined;
     let result: Promise<unknown> | undefined;
     if (task && run) result = run(source, task[1] as string, body);
-    else if (queue)
-      result = setPaused(source, decodeURIComponent(queue[1] as string), queue[2] === 'pause', body);
+    else if (queue) result = setPaused(source, decodePart(queue[1] as string), queue[2] === 'pause', body);
     else if (action === 'retry-group') result = retryFailureGroup(source, body);
     if (!result) throw new HttpError(404, 'not found');
     const done = (await result) as { message: string };
@@ -124,14 +123,23 @@ export function createRouter(source: DashboardSource, options: RouterOptions) {
   };
 }
 
-async function healthz({ q }: DashboardSource, res: ServerResponse): Promise<void> {
+async function healthz({ q, queries }: DashboardSource, res: ServerResponse): Promise<void> {
   try {
-    await q.pool.query('SELECT 1');
+    await queries.ping(q.pool);
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
   } catch (error) {
     res
       .writeHead(503, { 'content-type': 'text/plain' })
       .end(`database unavailable: ${(error as Error).message}\n`);
+  }
+}
+
+/** A path segment, decoded; a malformed one is the client's mistake. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `bad path segment "${part}"`);
   }
 }
 

@@ -164,6 +164,7 @@ describe('the dashboard API', () => {
     ]);
     expect((await json<Done>(post(`${base}api/queues/mail/resume`))).message).toBe('queue mail is resumed');
     expect((await post(`${base}api/queues/mail/pause`, { name: '' })).status).toBe(400);
+    expect((await post(`${base}api/queues/%E0%A4%A/pause`)).status).toBe(400);
   });
 
   it('serves the page, /healthz and /metrics', async () => {

@@ -1,0 +1,2 @@
+-- Whether the database answers: the dashboard's /healthz.
+SELECT 1 AS ok
