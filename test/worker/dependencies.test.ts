@@ -218,8 +218,18 @@ describe('after', () => {
     const a = await step.push('flight');
     const c = await step.with({ after: [a] }).push('hotel');
     await c.result();
-    const b = await step.with({ after: [a] }).push('car', true);
-    const d = await step.with({ after: { tasks: [b, c], onFailure: 'undo' } }).push('confirm');
+    // B and D in one transaction: B must not fail before D, which runs after it, exists.
+    const client = await db.pool.connect();
+    let b: Awaited<ReturnType<typeof step.push>>;
+    let d: typeof b;
+    try {
+      await client.query('BEGIN');
+      b = await step.with({ client, after: [a] }).push('car', true);
+      d = await step.with({ client, after: { tasks: [b, c], onFailure: 'undo' } }).push('confirm');
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
     await waitFor(() => undone.length === 2, { timeoutMs: 10_000 });
     expect(undone).toEqual(['hotel', 'flight']);
     expect(await stateOf(d.id)).toBe('cancelled');
