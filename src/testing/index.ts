@@ -1,3 +1,4 @@
+import { inBatches } from '../db/batches.js';
 import { SqlFiles } from '../db/sql-files.js';
 import type { TaskRow } from '../db/task-rows.js';
 import { TimeoutError } from '../errors.js';
@@ -84,7 +85,11 @@ export async function runTasks(q: PgTq, options: RunTasksOptions = {}): Promise<
   try {
     for (;;) {
       if (options.now) await promoteDue(q, options.now);
-      if ((await sql(q).active(q, names)) === 0) return runs;
+      if ((await sql(q).active(q, names)) === 0) {
+        // An attempt that ended just now may have been stored as a retry after the promotion.
+        if (!options.now || (await promoteDue(q, options.now)) === 0) return runs;
+        continue;
+      }
       if (Date.now() > deadline) {
         throw new TimeoutError(
           `runTasks: tasks of queue "${q.name}" still ready after ${options.timeoutMs ?? 30_000} ms`,
@@ -97,8 +102,9 @@ export async function runTasks(q: PgTq, options: RunTasksOptions = {}): Promise<
   }
 }
 
-async function promoteDue(q: PgTq, now: Date): Promise<void> {
-  while ((await q.statements.promoteDue(q.pool, 1_000, now)) === 1_000) {}
+/** Makes the tasks due by `now` ready; returns how many. */
+async function promoteDue(q: PgTq, now: Date): Promise<number> {
+  return inBatches(1_000, () => q.statements.promoteDue(q.pool, 1_000, now));
 }
 
 /** The tasks `block` pushed, on any queue of `q`'s schema, in push order, with the block's value. */
