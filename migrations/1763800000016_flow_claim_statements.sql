@@ -1,0 +1,636 @@
+-- Up Migration
+--
+-- claim_flow in fewer statements: each statement a plpgsql function runs costs
+-- its own round through the executor, and a claim of tasks with a group ran some
+-- twenty of them where a plain claim runs one.
+-- - The paused queue, its paused names and the names' limits are read in one
+--   statement.
+-- - The walk is one statement: it locks the groups it takes (FOR NO KEY UPDATE
+--   SKIP LOCKED, in turn order) and takes as many as fill the claim when each
+--   has all its slots free, instead of a cursor fetched, checked and locked a
+--   group at a time. A group with fewer free slots may leave the claim short;
+--   the walk then runs again at the same priority.
+-- - Every group taken is locked, with limits or without, so its tasks need no
+--   row lock and its next place in the turns is written by the claim's own
+--   statement; a group without limits was taken unlocked, and moved by a
+--   statement of its own.
+-- - Without a rate limit among the groups taken, the claim's statement is a
+--   third the size: most of what a statement of many parts costs is setting up
+--   its executor, whatever it then reads.
+-- Exactness is as before: a group's running tasks are counted in the statement
+-- after the one that locked it, in a snapshot taken under the lock.
+
+CREATE OR REPLACE FUNCTION claim_flow(
+  for_queue text, names text[], wanted integer, free integer, hold_ms integer,
+  lease uuid, lease_ms integer, worker text, at timestamptz DEFAULT NULL
+) RETURNS TABLE (id text, queue text, name text, args jsonb, priority integer, attempts integer,
+                 max_attempts integer, key text, group_key text, run_at_s float8, lease_expires_at timestamptz,
+                 start_within_ms float8, wake_in_ms float8)
+LANGUAGE plpgsql SET search_path FROM CURRENT
+-- Every lookup here is by a full key, in the order of an index: without
+-- statistics (flow_groups fills fast, and is small, and a queue's tasks come and
+-- go), the planner would rather scan a whole queue's groups for each one. One
+-- plan for all calls: planning these statements anew at each claim costs more
+-- than running them.
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+DECLARE
+  queue_paused boolean;
+  paused_names text[];
+  -- the names with limits, their group concurrency, and those whose rate their groups share
+  limited_names text[];
+  concurrency integer[];
+  shared_rates text[];
+  -- the names with a rate limit
+  rated_names text[];
+  -- the fewest tasks a group of these names may run at once (null: no such cap)
+  narrowest integer;
+  level integer;
+  above integer;
+  exhausted boolean := true;
+  remaining integer := wanted;
+  immediate integer := greatest(free, 0);
+  -- how many groups a walk takes: enough to fill the claim when each has its free slots
+  walk_size integer;
+  met integer;
+  chosen_names text[];
+  chosen_groups text[];
+  -- the place in the turns of the first group taken: a group served goes behind it
+  front float8;
+  clock timestamptz;
+  waited_ms float8;
+  taken integer;
+  wake_at timestamptz;
+  sorting constant text := current_setting('enable_sort');
+BEGIN
+  IF wanted <= 0 THEN
+    RETURN;
+  END IF;
+  SELECT EXISTS (SELECT FROM paused AS p WHERE p.queue = for_queue AND p.name = ''),
+         ARRAY(SELECT p.name FROM paused AS p WHERE p.queue = for_queue),
+         coalesce(array_agg(l.name), '{}'), coalesce(array_agg(l.group_concurrency), '{}'),
+         coalesce(array_agg(l.name) FILTER (WHERE l.rate_limit IS NOT NULL AND NOT l.rate_per_group), '{}'),
+         min(l.group_concurrency),
+         coalesce(array_agg(l.name) FILTER (WHERE l.rate_limit IS NOT NULL), '{}')
+  INTO queue_paused, paused_names, limited_names, concurrency, shared_rates, narrowest, rated_names
+  FROM flow_limits AS l
+  WHERE l.queue = for_queue AND (names IS NULL OR l.name = ANY (names));
+  IF queue_paused THEN
+    RETURN;
+  END IF;
+  LOOP
+    -- The highest priority, read from the top of tasks_group_priority_idx. Not by
+    -- sorting a queue's ready tasks, which is what the planner would rather do
+    -- while it knows nothing of the table (the plan is made once, at the first call).
+    PERFORM set_config('enable_sort', 'off', true);
+    SELECT t.priority INTO level FROM tasks AS t
+    WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+      -- the same priority again while its last walk stopped before its end
+      AND (above IS NULL OR t.priority < above OR (t.priority = above AND NOT exhausted))
+      AND (names IS NULL OR t.name = ANY (names)) AND t.name <> ALL (paused_names)
+    ORDER BY t.priority DESC
+    LIMIT 1;
+    PERFORM set_config('enable_sort', sorting, true);
+    EXIT WHEN level IS NULL;
+    above := level;
+
+    -- The walk: the groups with a ready task of this priority, not paused, not
+    -- at their concurrency in this snapshot, in turn order, each locked as it is
+    -- met (SKIP LOCKED: a group another claim is taking from is left to it), as
+    -- many as fill the claim if each has all its slots free. One statement, not
+    -- a cursor fetched and locked a group at a time.
+    walk_size := CASE WHEN narrowest IS NULL THEN 2
+                      ELSE least(remaining, ceil(remaining::numeric / narrowest)::integer + 1) END;
+    SELECT coalesce(array_agg(w.name ORDER BY w.served), '{}'), coalesce(array_agg(w.group_key ORDER BY w.served), '{}'),
+           min(w.served), count(*)
+    INTO chosen_names, chosen_groups, front, met
+    FROM (
+      SELECT fg.name, fg.group_key, fg.served
+      FROM flow_groups AS fg
+      WHERE fg.queue = for_queue
+        AND (names IS NULL OR fg.name = ANY (names)) AND fg.name <> ALL (paused_names)
+        -- a lookup per group, not a join, which the planner may make a scan of the
+        -- level's tasks per group while it knows nothing of the table
+        AND (SELECT true FROM tasks AS t
+             WHERE t.queue = for_queue AND t.name = fg.name AND t.group_key = fg.group_key
+               AND t.state = 'ready' AND t.priority = level
+             LIMIT 1)
+        -- a free slot in this snapshot (only the count under the lock decides)
+        AND coalesce(concurrency[array_position(limited_names, fg.name)]
+                     > (SELECT count(*) FROM tasks AS t
+                        WHERE t.queue = for_queue AND t.name = fg.name AND t.group_key = fg.group_key
+                          AND t.state = 'running'), true)
+      ORDER BY fg.served
+      LIMIT walk_size
+      FOR NO KEY UPDATE OF fg SKIP LOCKED) AS w;
+    exhausted := met < walk_size;
+    CONTINUE WHEN met = 0;
+
+    IF chosen_names && shared_rates THEN
+      PERFORM FROM flow_limits AS l
+      WHERE l.queue = for_queue AND l.name = ANY (chosen_names) AND l.name = ANY (shared_rates)
+      ORDER BY l.name
+      FOR NO KEY UPDATE;
+    END IF;
+    clock := coalesce(at, clock_timestamp());
+    -- How long this statement waited for its locks before its clock.
+    waited_ms := CASE WHEN at IS NULL THEN extract(epoch FROM clock - statement_timestamp()) * 1000 ELSE 0 END;
+
+    IF NOT chosen_names && rated_names THEN
+      -- No rate limit among the groups taken: a statement a third the size of
+      -- the one below, whose executor setup alone costs about what this one
+      -- costs in all.
+      RETURN QUERY
+      WITH budget AS (
+        SELECT c.ord, c.name, c.group_key,
+               least(concurrency[array_position(limited_names, c.name)]
+                     - (SELECT count(*) FROM tasks AS t
+                        WHERE t.queue = for_queue AND t.name = c.name AND t.group_key = c.group_key
+                          AND t.state = 'running'), remaining) AS free
+        FROM unnest(chosen_names, chosen_groups) WITH ORDINALITY AS c(name, group_key, ord)
+      ), picked AS (
+        SELECT p.id FROM (
+          SELECT p.id, row_number() OVER (ORDER BY b.ord, p.run_at, p.id) AS n
+          FROM budget AS b CROSS JOIN LATERAL (
+            SELECT t.id, t.run_at FROM tasks AS t
+            WHERE t.queue = for_queue AND t.name = b.name AND t.group_key = b.group_key AND t.state = 'ready'
+              AND t.priority = level AND (t.expires_at IS NULL OR t.expires_at > clock)
+            ORDER BY t.run_at, t.id
+            LIMIT greatest(coalesce(b.free, remaining), 0)) AS p) AS p
+        WHERE p.n <= remaining
+      ), claimed AS (
+        UPDATE tasks AS t
+        SET state = 'running', attempts = t.attempts + 1, started_at = clock, lease_id = lease,
+            lease_expires_at = clock + make_interval(secs => lease_ms / 1000.0), worker_id = worker
+        WHERE t.id = ANY (ARRAY(SELECT picked.id FROM picked)) AND t.state = 'ready'
+        RETURNING t.id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts, t.key, t.group_key,
+                  t.run_at, t.lease_expires_at
+      ), moved AS (
+        UPDATE flow_groups AS fg
+        SET served = greatest(fg.served, front) + 1 / coalesce(
+              (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1)
+        FROM (SELECT DISTINCT c.name, c.group_key FROM claimed AS c) AS c
+        WHERE fg.queue = for_queue AND fg.name = c.name AND fg.group_key = c.group_key
+        RETURNING 1
+      )
+      SELECT c.id::text, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key,
+             extract(epoch FROM c.run_at)::float8, c.lease_expires_at, NULL::float8, NULL::float8
+      FROM claimed AS c
+      WHERE (SELECT count(*) FROM moved) >= 0;
+    ELSE
+    RETURN QUERY
+    WITH served AS (
+      -- Read in this statement's snapshot, taken under the locks.
+      SELECT c.name, c.group_key, c.ord, g.rate_starts, g.rate_counts,
+             l.group_concurrency, l.rate_limit, l.rate_period, coalesce(l.rate_per_group, false) AS rate_per_group,
+             l.rate_starts AS name_starts, l.rate_counts AS name_counts
+      FROM unnest(chosen_names, chosen_groups) WITH ORDINALITY AS c(name, group_key, ord)
+      -- A lookup per group (OFFSET 0 keeps it one).
+      CROSS JOIN LATERAL (SELECT g.rate_starts, g.rate_counts FROM flow_groups AS g
+                          WHERE g.queue = for_queue AND g.name = c.name AND g.group_key = c.group_key
+                          OFFSET 0) AS g
+      LEFT JOIN flow_limits AS l ON l.queue = for_queue AND l.name = c.name
+    ), slots AS MATERIALIZED (
+      -- (computed once, not once for each use below)
+      SELECT s.*,
+             CASE WHEN s.group_concurrency IS NOT NULL
+                  THEN s.group_concurrency - (SELECT count(*) FROM tasks AS t
+                                              WHERE t.queue = for_queue AND t.name = s.name
+                                                AND t.group_key = s.group_key AND t.state = 'running')
+             END AS group_free,
+             s.rate_limit - (SELECT coalesce(sum(x.c), 0) FROM unnest(
+                               CASE WHEN s.rate_per_group THEN s.rate_starts ELSE s.name_starts END,
+                               CASE WHEN s.rate_per_group THEN s.rate_counts ELSE s.name_counts END) AS x(st, c)
+                             WHERE x.st > clock - s.rate_period) AS rate_room
+      FROM served AS s
+    ), budget AS (
+      -- at_once: its rate has no room for all the claim may take, so its tasks
+      -- are claimed only for free slots, to start at once; else they may be
+      -- claimed ahead, and may wait `hold` ms for a slot.
+      SELECT m.*, least(m.group_free, m.rate_room, CASE WHEN m.at_once THEN immediate END, remaining) AS free,
+             CASE WHEN m.rate_limit IS NULL OR hold_ms <= 0 THEN 0
+                  WHEN m.at_once THEN least(hold_ms, extract(epoch FROM m.rate_period) * 1000) / 10
+                  ELSE least(hold_ms, extract(epoch FROM m.rate_period) * 1000) END AS hold
+      FROM (SELECT s.*, s.rate_limit IS NOT NULL AND s.rate_room < remaining AS at_once FROM slots AS s) AS m
+    ), candidates AS (
+      -- Each group's next tasks of this priority within its budget. The group is
+      -- locked by this claim, so its tasks need no row lock.
+      SELECT b.ord, b.name, b.at_once, b.rate_limit IS NOT NULL AND NOT b.rate_per_group AS shares_rate,
+             b.rate_room, p.id, p.run_at
+      FROM budget AS b CROSS JOIN LATERAL (
+        SELECT t.id, t.run_at FROM tasks AS t
+        WHERE t.queue = for_queue AND t.name = b.name AND t.group_key = b.group_key AND t.state = 'ready'
+          AND t.priority = level AND (t.expires_at IS NULL OR t.expires_at > clock)
+        ORDER BY t.run_at, t.id
+        LIMIT greatest(b.free, 0)) AS p
+      WHERE b.free > 0
+    ), within AS (
+      -- Within a rate the name's groups share, and within the free slots for
+      -- tasks to start at once, in turn order.
+      SELECT c.* FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.name ORDER BY c.ord, c.run_at, c.id) AS in_name,
+                    row_number() OVER (PARTITION BY c.at_once ORDER BY c.ord, c.run_at, c.id) AS in_mode
+        FROM candidates AS c) AS c
+      WHERE (NOT c.shares_rate OR c.in_name <= c.rate_room) AND (NOT c.at_once OR c.in_mode <= immediate)
+    ), picked AS (
+      -- and within the claim in all
+      SELECT c.id FROM (SELECT c.id, row_number() OVER (ORDER BY c.ord, c.run_at, c.id) AS n FROM within AS c) AS c
+      WHERE c.n <= remaining
+    ), claimed AS (
+      UPDATE tasks AS t
+      SET state = 'running', attempts = t.attempts + 1, started_at = clock, lease_id = lease,
+          lease_expires_at = clock + make_interval(secs => lease_ms / 1000.0), worker_id = worker
+      WHERE t.id = ANY (ARRAY(SELECT picked.id FROM picked)) AND t.state = 'ready'
+      RETURNING t.id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts, t.key, t.group_key,
+                t.run_at, t.lease_expires_at
+    ), per_group AS (
+      SELECT c.name, c.group_key, count(*)::integer AS n FROM claimed AS c GROUP BY c.name, c.group_key
+    ), entries AS (
+      -- The rate entries of the groups with a rate of their own, this claim's added.
+      SELECT pg.name, pg.group_key, coalesce(array_agg(e.st ORDER BY e.st), '{}') AS starts,
+             coalesce(array_agg(e.c ORDER BY e.st), '{}') AS counts
+      FROM per_group AS pg
+      JOIN budget AS b ON b.name = pg.name AND b.group_key = pg.group_key AND b.rate_per_group
+      CROSS JOIN LATERAL (
+        SELECT x.st, sum(x.c)::integer AS c
+        FROM (SELECT * FROM unnest(b.rate_starts, b.rate_counts)
+              UNION ALL
+              SELECT rate_entry_end(clock + make_interval(secs => b.hold / 1000.0), b.rate_period), pg.n) AS x(st, c)
+        WHERE x.st > clock - b.rate_period
+        GROUP BY x.st) AS e
+      GROUP BY pg.name, pg.group_key
+    ), groups_updated AS (
+      -- Served, a group takes its next place in the turns, with its rate's
+      -- entries if it has a rate of its own.
+      UPDATE flow_groups AS fg
+      SET served = greatest(fg.served, front) + 1 / coalesce(
+            (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1),
+          rate_starts = coalesce(e.starts, fg.rate_starts), rate_counts = coalesce(e.counts, fg.rate_counts)
+      FROM per_group AS pg
+      LEFT JOIN entries AS e ON e.name = pg.name AND e.group_key = pg.group_key
+      WHERE fg.queue = for_queue AND fg.name = pg.name AND fg.group_key = pg.group_key
+      RETURNING 1
+    ), names_updated AS (
+      -- A rate the name's groups share records its entry in the name's row.
+      UPDATE flow_limits AS l
+      SET (rate_starts, rate_counts) = (
+            SELECT coalesce(array_agg(e.st ORDER BY e.st), '{}'), coalesce(array_agg(e.c ORDER BY e.st), '{}')
+            FROM (SELECT x.st, sum(x.c)::integer AS c
+                  FROM (SELECT * FROM unnest(l.rate_starts, l.rate_counts)
+                        UNION ALL
+                        SELECT rate_entry_end(clock + make_interval(secs => pn.hold / 1000.0), l.rate_period), pn.n)
+                       AS x(st, c)
+                  WHERE x.st > clock - l.rate_period
+                  GROUP BY x.st) AS e)
+      FROM (SELECT pg.name, sum(pg.n)::integer AS n, max(b.hold) AS hold
+            FROM per_group AS pg JOIN budget AS b ON b.name = pg.name AND b.group_key = pg.group_key
+            WHERE b.rate_limit IS NOT NULL AND NOT b.rate_per_group
+            GROUP BY pg.name) AS pn
+      WHERE l.queue = for_queue AND l.name = pn.name
+      RETURNING 1
+    )
+    SELECT c.id::text, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key,
+           extract(epoch FROM c.run_at)::float8, c.lease_expires_at,
+           (b.hold + waited_ms)::float8, NULL::float8
+    FROM claimed AS c
+    -- the hold of each group claimed from under a rate limit (a hash join over those few)
+    LEFT JOIN (SELECT DISTINCT b.name, b.group_key, b.hold FROM budget AS b WHERE b.hold > 0) AS b
+      ON b.name = c.name AND b.group_key = c.group_key
+    -- Referenced, so that the entries are recorded before the rows are returned.
+    WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
+    END IF;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+
+    exhausted := exhausted OR taken = 0;
+    remaining := remaining - taken;
+    -- Counted against the free slots whether or not they start at once: a
+    -- lower priority's tasks are claimed at once only for slots left.
+    immediate := greatest(immediate - taken, 0);
+    EXIT WHEN remaining <= 0;
+  END LOOP;
+
+  IF remaining > 0 AND EXISTS (
+       SELECT FROM tasks AS t
+       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+         AND (names IS NULL OR t.name = ANY (names))) THEN
+    -- When the oldest entry still in a rate's window leaves it.
+    SELECT min(x.st + l.rate_period) INTO wake_at
+    FROM flow_limits AS l
+    CROSS JOIN LATERAL (
+      SELECT fg.rate_starts FROM flow_groups AS fg
+      WHERE l.rate_per_group AND fg.queue = l.queue AND fg.name = l.name
+      UNION ALL
+      SELECT l.rate_starts WHERE NOT l.rate_per_group) AS r
+    CROSS JOIN LATERAL unnest(r.rate_starts) AS x(st)
+    WHERE l.queue = for_queue AND l.rate_limit IS NOT NULL AND (names IS NULL OR l.name = ANY (names))
+      AND x.st > coalesce(at, clock_timestamp()) - l.rate_period;
+    id := NULL;
+    start_within_ms := NULL;
+    wake_in_ms := greatest(extract(epoch FROM wake_at - coalesce(at, clock_timestamp())) * 1000, 0);
+    RETURN NEXT;
+  END IF;
+END
+$$;
+
+-- Down Migration
+CREATE OR REPLACE FUNCTION claim_flow(
+  for_queue text, names text[], wanted integer, free integer, hold_ms integer,
+  lease uuid, lease_ms integer, worker text, at timestamptz DEFAULT NULL
+) RETURNS TABLE (id text, queue text, name text, args jsonb, priority integer, attempts integer,
+                 max_attempts integer, key text, group_key text, run_at_s float8, lease_expires_at timestamptz,
+                 start_within_ms float8, wake_in_ms float8)
+LANGUAGE plpgsql SET search_path FROM CURRENT
+-- Every lookup here is by a full key, in the order of an index: without
+-- statistics (flow_groups fills fast, and is small, and a queue's tasks come and
+-- go), the planner would rather scan a whole queue's groups for each one. One
+-- plan for all calls: planning these statements anew at each claim costs more
+-- than running them.
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+DECLARE
+  paused_names text[];
+  -- the names with limits, their group concurrency, and those whose rate their groups share
+  limited_names text[];
+  concurrency integer[];
+  shared_rates text[];
+  level integer;
+  above integer;
+  exhausted boolean := true;
+  remaining integer := wanted;
+  immediate integer := greatest(free, 0);
+  chosen_names text[];
+  chosen_groups text[];
+  chosen_limited boolean[];
+  filled integer;
+  walk refcursor;
+  g record;
+  -- the place in the turns of the first group met: a group served goes behind it
+  front float8;
+  clock timestamptz;
+  waited_ms float8;
+  taken integer;
+  wake_at timestamptz;
+  sorting constant text := current_setting('enable_sort');
+BEGIN
+  IF wanted <= 0 OR EXISTS (SELECT FROM paused AS p WHERE p.queue = for_queue AND p.name = '') THEN
+    RETURN;
+  END IF;
+  paused_names := ARRAY(SELECT p.name FROM paused AS p WHERE p.queue = for_queue);
+  SELECT coalesce(array_agg(l.name), '{}'), coalesce(array_agg(l.group_concurrency), '{}'),
+         coalesce(array_agg(l.name) FILTER (WHERE l.rate_limit IS NOT NULL AND NOT l.rate_per_group), '{}')
+  INTO limited_names, concurrency, shared_rates
+  FROM flow_limits AS l
+  WHERE l.queue = for_queue AND (names IS NULL OR l.name = ANY (names));
+  LOOP
+    -- The highest priority, read from the top of tasks_group_priority_idx. Not by
+    -- sorting a queue's ready tasks, which is what the planner would rather do
+    -- while it knows nothing of the table (the plan is made once, at the first call).
+    PERFORM set_config('enable_sort', 'off', true);
+    SELECT t.priority INTO level FROM tasks AS t
+    WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+      -- the same priority again while its last walk stopped before its end
+      AND (above IS NULL OR t.priority < above OR (t.priority = above AND NOT exhausted))
+      AND (names IS NULL OR t.name = ANY (names)) AND t.name <> ALL (paused_names)
+    ORDER BY t.priority DESC
+    LIMIT 1;
+    PERFORM set_config('enable_sort', sorting, true);
+    EXIT WHEN level IS NULL;
+    above := level;
+
+    chosen_names := '{}';
+    chosen_groups := '{}';
+    chosen_limited := '{}';
+    filled := 0;
+    front := NULL;
+    -- A cursor fetched a row at a time: a FOR loop would read ahead in batches,
+    -- and look up the heads of groups this claim does not need.
+    OPEN walk FOR
+      SELECT fg.name, fg.group_key, fg.served, array_position(limited_names, fg.name) IS NOT NULL AS limited,
+             -- its free slots in this snapshot (only the count under the lock decides)
+             CASE WHEN concurrency[array_position(limited_names, fg.name)] IS NOT NULL
+                  THEN concurrency[array_position(limited_names, fg.name)]
+                       - (SELECT count(*) FROM tasks AS t
+                          WHERE t.queue = for_queue AND t.name = fg.name AND t.group_key = fg.group_key
+                            AND t.state = 'running') END AS slots
+      FROM flow_groups AS fg
+      WHERE fg.queue = for_queue
+        AND (names IS NULL OR fg.name = ANY (names)) AND fg.name <> ALL (paused_names)
+        -- a lookup per group, not a join, which the planner may make a scan of the
+        -- level's tasks per group while it knows nothing of the table
+        AND (SELECT true FROM tasks AS t
+             WHERE t.queue = for_queue AND t.name = fg.name AND t.group_key = fg.group_key
+               AND t.state = 'ready' AND t.priority = level
+             LIMIT 1)
+      ORDER BY fg.served;
+    LOOP
+      FETCH walk INTO g;
+      EXIT WHEN NOT FOUND;
+      front := coalesce(front, g.served);
+      CONTINUE WHEN g.slots <= 0;
+      -- A group of a name with limits is locked as it is met (SKIP LOCKED: one
+      -- another claim is taking from is left to it, and the walk goes on). Those
+      -- of names without need no lock: any number of claims may take from them at
+      -- once, as from plain tasks.
+      IF g.limited THEN
+        PERFORM FROM flow_groups AS fg
+        WHERE fg.queue = for_queue AND fg.name = g.name AND fg.group_key = g.group_key
+        FOR NO KEY UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+      END IF;
+      chosen_names := chosen_names || g.name;
+      chosen_groups := chosen_groups || g.group_key;
+      chosen_limited := chosen_limited || g.limited;
+      filled := filled + least(coalesce(g.slots, remaining), remaining);
+      EXIT WHEN filled >= remaining;
+    END LOOP;
+    CLOSE walk;
+    exhausted := filled < remaining;
+    CONTINUE WHEN cardinality(chosen_names) = 0;
+
+    IF chosen_names && shared_rates THEN
+      PERFORM FROM flow_limits AS l
+      WHERE l.queue = for_queue AND l.name = ANY (chosen_names) AND l.name = ANY (shared_rates)
+      ORDER BY l.name
+      FOR NO KEY UPDATE;
+    END IF;
+    clock := coalesce(at, clock_timestamp());
+    -- How long this statement waited for its locks before its clock.
+    waited_ms := CASE WHEN at IS NULL THEN extract(epoch FROM clock - statement_timestamp()) * 1000 ELSE 0 END;
+
+    RETURN QUERY
+    WITH served AS (
+      -- Read in this statement's snapshot, taken under the locks.
+      SELECT c.name, c.group_key, c.ord, c.limited, g.rate_starts, g.rate_counts,
+             l.group_concurrency, l.rate_limit, l.rate_period, coalesce(l.rate_per_group, false) AS rate_per_group,
+             l.rate_starts AS name_starts, l.rate_counts AS name_counts
+      FROM unnest(chosen_names, chosen_groups, chosen_limited) WITH ORDINALITY AS c(name, group_key, limited, ord)
+      -- A lookup per group (OFFSET 0 keeps it one).
+      CROSS JOIN LATERAL (SELECT g.rate_starts, g.rate_counts FROM flow_groups AS g
+                          WHERE g.queue = for_queue AND g.name = c.name AND g.group_key = c.group_key
+                          OFFSET 0) AS g
+      LEFT JOIN flow_limits AS l ON l.queue = for_queue AND l.name = c.name
+    ), slots AS MATERIALIZED (
+      -- (computed once, not once for each use below)
+      SELECT s.*,
+             CASE WHEN s.group_concurrency IS NOT NULL
+                  THEN s.group_concurrency - (SELECT count(*) FROM tasks AS t
+                                              WHERE t.queue = for_queue AND t.name = s.name
+                                                AND t.group_key = s.group_key AND t.state = 'running')
+             END AS group_free,
+             s.rate_limit - (SELECT coalesce(sum(x.c), 0) FROM unnest(
+                               CASE WHEN s.rate_per_group THEN s.rate_starts ELSE s.name_starts END,
+                               CASE WHEN s.rate_per_group THEN s.rate_counts ELSE s.name_counts END) AS x(st, c)
+                             WHERE x.st > clock - s.rate_period) AS rate_room
+      FROM served AS s
+    ), budget AS (
+      -- at_once: its rate has no room for all the claim may take, so its tasks
+      -- are claimed only for free slots, to start at once; else they may be
+      -- claimed ahead, and may wait `hold` ms for a slot.
+      SELECT m.*, least(m.group_free, m.rate_room, CASE WHEN m.at_once THEN immediate END, remaining) AS free,
+             CASE WHEN m.rate_limit IS NULL OR hold_ms <= 0 THEN 0
+                  WHEN m.at_once THEN least(hold_ms, extract(epoch FROM m.rate_period) * 1000) / 10
+                  ELSE least(hold_ms, extract(epoch FROM m.rate_period) * 1000) END AS hold
+      FROM (SELECT s.*, s.rate_limit IS NOT NULL AND s.rate_room < remaining AS at_once FROM slots AS s) AS m
+    ), candidates AS (
+      -- Each group's next tasks of this priority within its budget. A group with
+      -- limits is locked by this claim, so its tasks need no row lock.
+      SELECT b.ord, b.name, b.at_once, b.rate_limit IS NOT NULL AND NOT b.rate_per_group AS shares_rate,
+             b.rate_room, p.id, p.run_at
+      FROM budget AS b CROSS JOIN LATERAL (
+        SELECT t.id, t.run_at FROM tasks AS t
+        WHERE t.queue = for_queue AND t.name = b.name AND t.group_key = b.group_key AND t.state = 'ready'
+          AND t.priority = level AND (t.expires_at IS NULL OR t.expires_at > clock)
+        ORDER BY t.run_at, t.id
+        LIMIT greatest(b.free, 0)) AS p
+      WHERE b.limited AND b.free > 0
+      UNION ALL
+      SELECT b.ord, b.name, false, false, NULL, p.id, p.run_at
+      FROM budget AS b CROSS JOIN LATERAL (
+        SELECT t.id, t.run_at FROM tasks AS t
+        WHERE t.queue = for_queue AND t.name = b.name AND t.group_key = b.group_key AND t.state = 'ready'
+          AND t.priority = level AND (t.expires_at IS NULL OR t.expires_at > clock)
+        ORDER BY t.run_at, t.id
+        LIMIT greatest(b.free, 0)
+        FOR UPDATE SKIP LOCKED) AS p
+      WHERE NOT b.limited AND b.free > 0
+    ), within AS (
+      -- Within a rate the name's groups share, and within the free slots for
+      -- tasks to start at once, in turn order.
+      SELECT c.* FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.name ORDER BY c.ord, c.run_at, c.id) AS in_name,
+                    row_number() OVER (PARTITION BY c.at_once ORDER BY c.ord, c.run_at, c.id) AS in_mode
+        FROM candidates AS c) AS c
+      WHERE (NOT c.shares_rate OR c.in_name <= c.rate_room) AND (NOT c.at_once OR c.in_mode <= immediate)
+    ), picked AS (
+      -- and within the claim in all
+      SELECT c.id FROM (SELECT c.id, row_number() OVER (ORDER BY c.ord, c.run_at, c.id) AS n FROM within AS c) AS c
+      WHERE c.n <= remaining
+    ), claimed AS (
+      UPDATE tasks AS t
+      SET state = 'running', attempts = t.attempts + 1, started_at = clock, lease_id = lease,
+          lease_expires_at = clock + make_interval(secs => lease_ms / 1000.0), worker_id = worker
+      WHERE t.id = ANY (ARRAY(SELECT picked.id FROM picked)) AND t.state = 'ready'
+      RETURNING t.id, t.queue, t.name, t.args, t.priority, t.attempts, t.max_attempts, t.key, t.group_key,
+                t.run_at, t.lease_expires_at
+    ), per_group AS (
+      SELECT c.name, c.group_key, count(*)::integer AS n FROM claimed AS c GROUP BY c.name, c.group_key
+    ), entries AS (
+      -- The rate entries of the groups with a rate of their own, this claim's added.
+      SELECT pg.name, pg.group_key, coalesce(array_agg(e.st ORDER BY e.st), '{}') AS starts,
+             coalesce(array_agg(e.c ORDER BY e.st), '{}') AS counts
+      FROM per_group AS pg
+      JOIN budget AS b ON b.name = pg.name AND b.group_key = pg.group_key AND b.rate_per_group
+      CROSS JOIN LATERAL (
+        SELECT x.st, sum(x.c)::integer AS c
+        FROM (SELECT * FROM unnest(b.rate_starts, b.rate_counts)
+              UNION ALL
+              SELECT rate_entry_end(clock + make_interval(secs => b.hold / 1000.0), b.rate_period), pg.n) AS x(st, c)
+        WHERE x.st > clock - b.rate_period
+        GROUP BY x.st) AS e
+      GROUP BY pg.name, pg.group_key
+    ), groups_updated AS (
+      -- Served, a group with limits takes its next place in the turns (see below
+      -- for the others), with its rate's entries if it has a rate of its own.
+      UPDATE flow_groups AS fg
+      SET served = greatest(fg.served, front) + 1 / coalesce(
+            (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1),
+          rate_starts = coalesce(e.starts, fg.rate_starts), rate_counts = coalesce(e.counts, fg.rate_counts)
+      FROM per_group AS pg
+      JOIN budget AS b ON b.name = pg.name AND b.group_key = pg.group_key AND b.limited
+      LEFT JOIN entries AS e ON e.name = pg.name AND e.group_key = pg.group_key
+      WHERE fg.queue = for_queue AND fg.name = pg.name AND fg.group_key = pg.group_key
+      RETURNING 1
+    ), names_updated AS (
+      -- A rate the name's groups share records its entry in the name's row.
+      UPDATE flow_limits AS l
+      SET (rate_starts, rate_counts) = (
+            SELECT coalesce(array_agg(e.st ORDER BY e.st), '{}'), coalesce(array_agg(e.c ORDER BY e.st), '{}')
+            FROM (SELECT x.st, sum(x.c)::integer AS c
+                  FROM (SELECT * FROM unnest(l.rate_starts, l.rate_counts)
+                        UNION ALL
+                        SELECT rate_entry_end(clock + make_interval(secs => pn.hold / 1000.0), l.rate_period), pn.n)
+                       AS x(st, c)
+                  WHERE x.st > clock - l.rate_period
+                  GROUP BY x.st) AS e)
+      FROM (SELECT pg.name, sum(pg.n)::integer AS n, max(b.hold) AS hold
+            FROM per_group AS pg JOIN budget AS b ON b.name = pg.name AND b.group_key = pg.group_key
+            WHERE b.rate_limit IS NOT NULL AND NOT b.rate_per_group
+            GROUP BY pg.name) AS pn
+      WHERE l.queue = for_queue AND l.name = pn.name
+      RETURNING 1
+    )
+    SELECT c.id::text, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key,
+           extract(epoch FROM c.run_at)::float8, c.lease_expires_at,
+           (b.hold + waited_ms)::float8, NULL::float8
+    FROM claimed AS c
+    -- the hold of each group claimed from under a rate limit (a hash join over those few)
+    LEFT JOIN (SELECT DISTINCT b.name, b.group_key, b.hold FROM budget AS b WHERE b.hold > 0) AS b
+      ON b.name = c.name AND b.group_key = c.group_key
+    -- Referenced, so that the entries are recorded before the rows are returned.
+    WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    -- Groups without limits take their next place too, unless another claim
+    -- holds one (then that claim moves it).
+    IF false = ANY (chosen_limited) THEN
+      UPDATE flow_groups AS fg
+      SET served = greatest(fg.served, front) + 1 / coalesce(
+            (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1)
+      FROM (SELECT c.name, c.group_key
+            FROM unnest(chosen_names, chosen_groups, chosen_limited) AS c(name, group_key, limited)
+            CROSS JOIN LATERAL (SELECT FROM flow_groups AS g
+                                WHERE g.queue = for_queue AND g.name = c.name AND g.group_key = c.group_key
+                                OFFSET 0 FOR NO KEY UPDATE SKIP LOCKED) AS free
+            WHERE NOT c.limited) AS x
+      WHERE fg.queue = for_queue AND fg.name = x.name AND fg.group_key = x.group_key;
+    END IF;
+
+    exhausted := exhausted OR taken = 0;
+    remaining := remaining - taken;
+    -- Counted against the free slots whether or not they start at once: a
+    -- lower priority's tasks are claimed at once only for slots left.
+    immediate := greatest(immediate - taken, 0);
+    EXIT WHEN remaining <= 0;
+  END LOOP;
+
+  IF remaining > 0 AND EXISTS (
+       SELECT FROM tasks AS t
+       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+         AND (names IS NULL OR t.name = ANY (names))) THEN
+    -- When the oldest entry still in a rate's window leaves it.
+    SELECT min(x.st + l.rate_period) INTO wake_at
+    FROM flow_limits AS l
+    CROSS JOIN LATERAL (
+      SELECT fg.rate_starts FROM flow_groups AS fg
+      WHERE l.rate_per_group AND fg.queue = l.queue AND fg.name = l.name
+      UNION ALL
+      SELECT l.rate_starts WHERE NOT l.rate_per_group) AS r
+    CROSS JOIN LATERAL unnest(r.rate_starts) AS x(st)
+    WHERE l.queue = for_queue AND l.rate_limit IS NOT NULL AND (names IS NULL OR l.name = ANY (names))
+      AND x.st > coalesce(at, clock_timestamp()) - l.rate_period;
+    id := NULL;
+    start_within_ms := NULL;
+    wake_in_ms := greatest(extract(epoch FROM wake_at - coalesce(at, clock_timestamp())) * 1000, 0);
+    RETURN NEXT;
+  END IF;
+END
+$$;
