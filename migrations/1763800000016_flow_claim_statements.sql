@@ -4,7 +4,9 @@
 -- its own round through the executor, and a claim of tasks with a group ran some
 -- twenty of them where a plain claim runs one.
 -- - The paused queue, its paused names and the names' limits are read in one
---   statement.
+--   statement; the top priority is read by the walk's.
+-- - Sorts are off for the whole function, not turned off and on around the
+--   statements that must read an index in its order.
 -- - The walk is one statement: it locks the groups it takes (FOR NO KEY UPDATE
 --   SKIP LOCKED, in turn order) and takes as many as fill the claim when each
 --   has all its slots free, instead of a cursor fetched, checked and locked a
@@ -20,6 +22,10 @@
 -- Exactness is as before: a group's running tasks are counted in the statement
 -- after the one that locked it, in a snapshot taken under the lock.
 
+-- Stable, as extract(epoch FROM timestamptz) is: declared immutable, its body
+-- could not be inlined, and it ran as a function of its own, twice a claim.
+ALTER FUNCTION rate_entry_end(timestamptz, interval) STABLE;
+
 CREATE OR REPLACE FUNCTION claim_flow(
   for_queue text, names text[], wanted integer, free integer, hold_ms integer,
   lease uuid, lease_ms integer, worker text, at timestamptz DEFAULT NULL
@@ -29,10 +35,14 @@ CREATE OR REPLACE FUNCTION claim_flow(
 LANGUAGE plpgsql SET search_path FROM CURRENT
 -- Every lookup here is by a full key, in the order of an index: without
 -- statistics (flow_groups fills fast, and is small, and a queue's tasks come and
--- go), the planner would rather scan a whole queue's groups for each one. One
--- plan for all calls: planning these statements anew at each claim costs more
--- than running them.
-SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
+-- go), or with wrong ones, the planner would rather scan or sort a whole queue's
+-- groups or tasks for each one; the only sorts left are of the few rows a claim
+-- takes. One plan for all calls: planning these statements anew at each claim
+-- costs more than running them. No JIT: the costs that steer the planner off
+-- sorts are far above its threshold, and compiling would take longer than any
+-- claim.
+SET enable_seqscan = off SET enable_bitmapscan = off SET enable_sort = off
+SET plan_cache_mode = force_generic_plan SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
   queue_paused boolean;
@@ -55,13 +65,14 @@ DECLARE
   met integer;
   chosen_names text[];
   chosen_groups text[];
+  -- where their rows are: this claim holds their locks, so they stay there until it moves them
+  chosen_rows tid[];
   -- the place in the turns of the first group taken: a group served goes behind it
   front float8;
   clock timestamptz;
   waited_ms float8;
   taken integer;
   wake_at timestamptz;
-  sorting constant text := current_setting('enable_sort');
 BEGIN
   IF wanted <= 0 THEN
     RETURN;
@@ -79,33 +90,30 @@ BEGIN
     RETURN;
   END IF;
   LOOP
-    -- The highest priority, read from the top of tasks_group_priority_idx. Not by
-    -- sorting a queue's ready tasks, which is what the planner would rather do
-    -- while it knows nothing of the table (the plan is made once, at the first call).
-    PERFORM set_config('enable_sort', 'off', true);
-    SELECT t.priority INTO level FROM tasks AS t
-    WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-      -- the same priority again while its last walk stopped before its end
-      AND (above IS NULL OR t.priority < above OR (t.priority = above AND NOT exhausted))
-      AND (names IS NULL OR t.name = ANY (names)) AND t.name <> ALL (paused_names)
-    ORDER BY t.priority DESC
-    LIMIT 1;
-    PERFORM set_config('enable_sort', sorting, true);
-    EXIT WHEN level IS NULL;
-    above := level;
-
-    -- The walk: the groups with a ready task of this priority, not paused, not
-    -- at their concurrency in this snapshot, in turn order, each locked as it is
-    -- met (SKIP LOCKED: a group another claim is taking from is left to it), as
-    -- many as fill the claim if each has all its slots free. One statement, not
-    -- a cursor fetched and locked a group at a time.
+    -- The highest priority left, read from the top of tasks_group_priority_idx,
+    -- and the walk at it: the groups with a ready task of that priority, not
+    -- paused, not at their concurrency in this snapshot, in turn order
+    -- (flow_groups_turn_idx), each locked as it is met (SKIP LOCKED: a group
+    -- another claim is taking from is left to it), as many as fill the claim if
+    -- each has all its slots free. One statement, not a cursor fetched and
+    -- locked a group at a time.
     walk_size := CASE WHEN narrowest IS NULL THEN 2
                       ELSE least(remaining, ceil(remaining::numeric / narrowest)::integer + 1) END;
-    SELECT coalesce(array_agg(w.name ORDER BY w.served), '{}'), coalesce(array_agg(w.group_key ORDER BY w.served), '{}'),
-           min(w.served), count(*)
-    INTO chosen_names, chosen_groups, front, met
+    WITH top AS (
+      SELECT t.priority FROM tasks AS t
+      WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+        -- the same priority again while its last walk stopped before its end
+        AND (above IS NULL OR t.priority < above OR (t.priority = above AND NOT exhausted))
+        AND (names IS NULL OR t.name = ANY (names)) AND t.name <> ALL (paused_names)
+      ORDER BY t.priority DESC
+      LIMIT 1
+    )
+    SELECT (SELECT top.priority FROM top),
+           coalesce(array_agg(w.name ORDER BY w.served), '{}'), coalesce(array_agg(w.group_key ORDER BY w.served), '{}'),
+           coalesce(array_agg(w.ctid ORDER BY w.served), '{}'), min(w.served), count(*)
+    INTO level, chosen_names, chosen_groups, chosen_rows, front, met
     FROM (
-      SELECT fg.name, fg.group_key, fg.served
+      SELECT fg.ctid, fg.name, fg.group_key, fg.served
       FROM flow_groups AS fg
       WHERE fg.queue = for_queue
         AND (names IS NULL OR fg.name = ANY (names)) AND fg.name <> ALL (paused_names)
@@ -113,7 +121,7 @@ BEGIN
         -- level's tasks per group while it knows nothing of the table
         AND (SELECT true FROM tasks AS t
              WHERE t.queue = for_queue AND t.name = fg.name AND t.group_key = fg.group_key
-               AND t.state = 'ready' AND t.priority = level
+               AND t.state = 'ready' AND t.priority = (SELECT top.priority FROM top)
              LIMIT 1)
         -- a free slot in this snapshot (only the count under the lock decides)
         AND coalesce(concurrency[array_position(limited_names, fg.name)]
@@ -123,6 +131,8 @@ BEGIN
       ORDER BY fg.served
       LIMIT walk_size
       FOR NO KEY UPDATE OF fg SKIP LOCKED) AS w;
+    EXIT WHEN level IS NULL;
+    above := level;
     exhausted := met < walk_size;
     CONTINUE WHEN met = 0;
 
@@ -169,8 +179,11 @@ BEGIN
         UPDATE flow_groups AS fg
         SET served = greatest(fg.served, front) + 1 / coalesce(
               (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1)
-        FROM (SELECT DISTINCT c.name, c.group_key FROM claimed AS c) AS c
-        WHERE fg.queue = for_queue AND fg.name = c.name AND fg.group_key = c.group_key
+        -- By position: a TID lookup per group served, whatever the planner
+        -- thinks of the queue's groups.
+        FROM (SELECT r.ctid FROM unnest(chosen_rows, chosen_names, chosen_groups) AS r(ctid, name, group_key)
+              WHERE EXISTS (SELECT FROM claimed AS c WHERE c.name = r.name AND c.group_key = r.group_key)) AS r
+        WHERE fg.ctid = r.ctid
         RETURNING 1
       )
       SELECT c.id::text, c.queue, c.name, c.args, c.priority, c.attempts, c.max_attempts, c.key, c.group_key,
@@ -266,9 +279,13 @@ BEGIN
       SET served = greatest(fg.served, front) + 1 / coalesce(
             (SELECT w.weight FROM flow_weights AS w WHERE w.queue = for_queue AND w.group_key = fg.group_key), 1),
           rate_starts = coalesce(e.starts, fg.rate_starts), rate_counts = coalesce(e.counts, fg.rate_counts)
-      FROM per_group AS pg
+      -- by position (see above)
+      FROM (SELECT r.ctid, pg.name, pg.group_key
+            FROM per_group AS pg
+            JOIN unnest(chosen_rows, chosen_names, chosen_groups) AS r(ctid, name, group_key)
+              ON r.name = pg.name AND r.group_key = pg.group_key) AS pg
       LEFT JOIN entries AS e ON e.name = pg.name AND e.group_key = pg.group_key
-      WHERE fg.queue = for_queue AND fg.name = pg.name AND fg.group_key = pg.group_key
+      WHERE fg.ctid = pg.ctid
       RETURNING 1
     ), names_updated AS (
       -- A rate the name's groups share records its entry in the name's row.
@@ -333,6 +350,7 @@ END
 $$;
 
 -- Down Migration
+ALTER FUNCTION rate_entry_end(timestamptz, interval) IMMUTABLE;
 CREATE OR REPLACE FUNCTION claim_flow(
   for_queue text, names text[], wanted integer, free integer, hold_ms integer,
   lease uuid, lease_ms integer, worker text, at timestamptz DEFAULT NULL
