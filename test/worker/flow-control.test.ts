@@ -221,6 +221,25 @@ describe('rateLimit', () => {
 });
 
 describe('fairness', () => {
+  it('a group without limits is taken by one claim at a time: a concurrent claim takes from another group', async () => {
+    const q = db.queue('unlimited');
+    await q.pushMany(
+      ['a', 'b'].flatMap((group) => [1, 2, 3].map((n) => ({ name: 'job', args: [n], group }))),
+    );
+    const claim = `SELECT group_key FROM "${db.schema}".claim_flow('unlimited', NULL, 1, 1, 0, gen_random_uuid(), 60000, 'w')`;
+    const first = await db.pool.connect();
+    try {
+      await first.query('BEGIN');
+      const [held] = (await first.query<{ group_key: string }>(claim)).rows;
+      // The first claim's transaction still holds its group: the second takes the other.
+      const [other] = await db.rows<{ group_key: string }>(claim);
+      expect([held?.group_key, other?.group_key].sort()).toEqual(['a', 'b']);
+    } finally {
+      await first.query('ROLLBACK');
+      first.release();
+    }
+  });
+
   it('a group with many tasks takes turns with the others instead of going first', async () => {
     const q = db.queue('fair');
     await q.pushMany(Array.from({ length: 200 }, (_, n) => ({ name: 'job', args: [n], group: 'big' })));
