@@ -5,6 +5,10 @@
 -- runs one, and each costs its own round through the executor.
 -- - The paused queue, its paused names and the names' limits are read in one
 --   statement.
+-- - The top priority is found a priority at a time, an index lookup each, so a
+--   claim no longer steps over the backlog of a paused name, or of names it
+--   does not take, a task at a time (some 3 ms per claim for 20,000 such tasks,
+--   twice: again to tell whether tasks were held back).
 -- - The walk is one statement: it reads the top priority, then locks the groups
 --   it takes (FOR NO KEY UPDATE SKIP LOCKED, in turn order), as many as fill the
 --   claim when each has all its slots free (one, without a cap). A group with
@@ -90,6 +94,14 @@ BEGIN
   IF queue_paused THEN
     RETURN;
   END IF;
+  IF cardinality(paused_names) > 0 THEN
+    -- The names it may take, none of them paused, so that the lookups below
+    -- skip a paused name's backlog by index instead of stepping over it.
+    IF names IS NULL THEN
+      names := ARRAY(SELECT DISTINCT g.name FROM flow_groups AS g WHERE g.queue = for_queue);
+    END IF;
+    names := ARRAY(SELECT n FROM unnest(names) AS n WHERE n <> ALL (paused_names));
+  END IF;
   LOOP
     -- The highest priority left, read from the top of tasks_group_priority_idx,
     -- and the walk at it: the groups with a ready task of that priority, not
@@ -102,13 +114,39 @@ BEGIN
     -- all its ready tasks of the priority; if that is fewer, the claim is short,
     -- and the walk goes on.)
     walk_size := coalesce(least(remaining, ceil(remaining::numeric / narrowest)::integer), 1);
-    WITH top AS (
-      SELECT t.priority FROM tasks AS t
-      WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-        -- the same priority again while its last walk stopped before its end
-        AND (above IS NULL OR t.priority < above OR (t.priority = above AND NOT exhausted))
-        AND (names IS NULL OR t.name = ANY (names)) AND t.name <> ALL (paused_names)
-      ORDER BY t.priority DESC
+    WITH RECURSIVE levels AS (
+      -- The queue's priorities, highest first, an index lookup each: the tasks
+      -- of other names or paused ones are stepped over a priority at a time,
+      -- not a task at a time.
+      SELECT (SELECT t.priority FROM tasks AS t
+              WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+                -- the same priority again while its last walk stopped before its end
+                AND (above IS NULL OR t.priority < above OR (t.priority = above AND NOT exhausted))
+              ORDER BY t.priority DESC
+              LIMIT 1) AS priority
+      UNION ALL
+      SELECT (SELECT t.priority FROM tasks AS t
+              WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+                AND t.priority < l.priority
+              ORDER BY t.priority DESC
+              LIMIT 1)
+      FROM levels AS l
+      WHERE l.priority IS NOT NULL
+    ), top AS (
+      -- the first with a task this claim may take (a lookup per priority, not a
+      -- join, which the planner may make a scan of the queue's tasks)
+      SELECT l.priority FROM levels AS l
+      WHERE l.priority IS NOT NULL
+        AND CASE WHEN names IS NULL
+                 THEN (SELECT true FROM tasks AS t
+                       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+                         AND t.priority = l.priority AND t.name <> ALL (paused_names)
+                       LIMIT 1)
+                 -- the names as a condition of the index, not a filter on it
+                 ELSE (SELECT true FROM tasks AS t
+                       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+                         AND t.priority = l.priority AND t.name = ANY (names) AND t.name <> ALL (paused_names)
+                       LIMIT 1) END
       LIMIT 1
     )
     -- (each array in the same order: by turn, then by key, which is unique)
@@ -330,10 +368,14 @@ BEGIN
     EXIT WHEN remaining <= 0;
   END LOOP;
 
-  IF remaining > 0 AND EXISTS (
-       SELECT FROM tasks AS t
-       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-         AND (names IS NULL OR t.name = ANY (names))) THEN
+  IF remaining > 0 AND (CASE
+       WHEN names IS NULL THEN EXISTS (
+         SELECT FROM tasks AS t
+         WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL)
+       ELSE EXISTS (
+         SELECT FROM tasks AS t
+         WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+           AND t.name = ANY (names) AND t.name <> ALL (paused_names)) END) THEN
     -- When the oldest entry still in a rate's window leaves it.
     SELECT min(x.st + l.rate_period) INTO wake_at
     FROM flow_limits AS l
