@@ -96,7 +96,8 @@ BEGIN
   END IF;
   IF cardinality(paused_names) > 0 THEN
     -- The names it may take, none of them paused, so that the lookups below
-    -- skip a paused name's backlog by index instead of stepping over it.
+    -- skip a paused name's backlog by index instead of stepping over it (and
+    -- need no filter of their own: with paused names, names is never null).
     IF names IS NULL THEN
       names := ARRAY(SELECT DISTINCT g.name FROM flow_groups AS g WHERE g.queue = for_queue);
     END IF;
@@ -137,16 +138,12 @@ BEGIN
       -- join, which the planner may make a scan of the queue's tasks)
       SELECT l.priority FROM levels AS l
       WHERE l.priority IS NOT NULL
-        AND CASE WHEN names IS NULL
-                 THEN (SELECT true FROM tasks AS t
-                       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-                         AND t.priority = l.priority AND t.name <> ALL (paused_names)
-                       LIMIT 1)
-                 -- the names as a condition of the index, not a filter on it
-                 ELSE (SELECT true FROM tasks AS t
-                       WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-                         AND t.priority = l.priority AND t.name = ANY (names) AND t.name <> ALL (paused_names)
-                       LIMIT 1) END
+        -- (the names as a condition of the index, not a filter on it)
+        AND (names IS NULL
+             OR (SELECT true FROM tasks AS t
+                 WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
+                   AND t.priority = l.priority AND t.name = ANY (names)
+                 LIMIT 1))
       LIMIT 1
     )
     -- (each array in the same order: by turn, then by key, which is unique)
@@ -159,7 +156,7 @@ BEGIN
       SELECT fg.ctid, fg.name, fg.group_key, fg.served
       FROM flow_groups AS fg
       WHERE fg.queue = for_queue
-        AND (names IS NULL OR fg.name = ANY (names)) AND fg.name <> ALL (paused_names)
+        AND (names IS NULL OR fg.name = ANY (names))
         -- a lookup per group, not a join, which the planner may make a scan of the
         -- level's tasks per group while it knows nothing of the table
         AND (SELECT true FROM tasks AS t
@@ -375,7 +372,7 @@ BEGIN
        ELSE EXISTS (
          SELECT FROM tasks AS t
          WHERE t.queue = for_queue AND t.state = 'ready' AND t.group_key IS NOT NULL
-           AND t.name = ANY (names) AND t.name <> ALL (paused_names)) END) THEN
+           AND t.name = ANY (names)) END) THEN
     -- When the oldest entry still in a rate's window leaves it.
     SELECT min(x.st + l.rate_period) INTO wake_at
     FROM flow_limits AS l
