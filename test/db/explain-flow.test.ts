@@ -134,3 +134,18 @@ it.each([
   // 4,900 paused tasks come first in every index of the queue's tasks; no scan reads them.
   expect(Math.max(0, ...rowsRead(plans, 'tasks'))).toBeLessThanOrEqual(200);
 });
+
+it('claim_flow reads no group when no priority has a ready task, as at the end of every claim left short', async () => {
+  const queue = 'all_running';
+  await db.rows('SELECT :schema.set_flow_limits($1, $2, 1)', [queue, 'sync']);
+  await db.rows(
+    `SELECT :schema.push_many(jsonb_agg(jsonb_build_object('queue', $1::text, 'name', 'sync', 'group_key', 'g' || i)))
+     FROM generate_series(1, 1000) AS i`,
+    [queue],
+  );
+  expect((await explainClaim(queue, null, 2000)).taken).toBe(1000);
+  // Every group now runs its one task, and none has another.
+  const { taken, plans } = await explainClaim(queue, null, 10);
+  expect(taken).toBe(0);
+  expect(Math.max(0, ...rowsRead(plans, 'flow_groups'))).toBe(0);
+});
