@@ -24,7 +24,8 @@ WITH async AS (
   -- crashes before the flush, the claim is undone as a whole: the task is ready
   -- again, and the attempt that began is fenced off by its lease like any lost
   -- attempt. Any later durable write (its finish, a heartbeat) flushes the claim
-  -- first, as WAL is flushed in order.
+  -- first, as WAL is flushed in order. Not for a task under a limit: see
+  -- claim_flow in migrations/.
   SELECT set_config('synchronous_commit', 'off', true)
 ), paused AS (
   SELECT EXISTS (SELECT FROM :schema.paused WHERE queue = $1 AND name = '') AS queue,
@@ -70,5 +71,7 @@ SELECT * FROM plain
 UNION ALL
 SELECT f.* FROM :schema.claim_flow($1, $2::text[], $3::integer - (SELECT count(*) FROM plain)::integer,
                                     $8::integer, $9::integer, $4::uuid, $5::integer, $6, $7::timestamptz) AS f
--- Without a group of the queue, claim_flow is not called at all.
-WHERE EXISTS (SELECT FROM :schema.flow_groups AS g WHERE g.queue = $1)
+-- Without a group of the queue, claim_flow is not called at all. (async here
+-- too, so that its claim commits without the wait whether or not a plain task was
+-- claimed; claim_flow restores the wait when it starts a task under a limit.)
+WHERE EXISTS (SELECT FROM :schema.flow_groups AS g CROSS JOIN async WHERE g.queue = $1)

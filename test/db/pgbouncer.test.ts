@@ -62,7 +62,7 @@ describe(`through ${bouncer.version} in transaction mode`, () => {
       '1763800000014_tasks_without_handler',
       '1763800000015_task_traces',
       '1763800000016_flow_claim_statements',
-      '1763800000017_flow_walk_without_level',
+      '1763800000017_flow_claim_gate_and_commit',
     ]);
     expect(await bounced('migrate-c').migrate()).toEqual([]);
     // Nothing the migration set outlived it on PgBouncer's server connections.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { renderSql } from '../../src/db/sql-files.js';
 import { ConfigError, type PgTq, ValidationError } from '../../src/index.js';
 import { waitFor } from '../helpers/database.js';
 import { useTestSchema } from '../helpers/queue.js';
@@ -309,6 +310,62 @@ describe('fairness', () => {
     ]);
     expect((await popAll(q, 1))[0]?.group).toBe('b');
     expect((await q.pop())?.group).toBe('b');
+  });
+});
+
+describe('durability of a claim', () => {
+  /** synchronous_commit as a claim of `tasks` leaves it for its commit, and the server's setting. */
+  const commitOfClaim = async (queue: string, tasks: { name: string; group?: string }[]) => {
+    await db.queue(queue).pushMany(tasks.map((task) => ({ ...task, args: [] })));
+    const client = await db.pool.connect();
+    try {
+      const server = (await client.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s"))
+        .rows[0]?.s;
+      await client.query('BEGIN');
+      const claimed = await client.query<{ id: string | null }>(renderSql('task_claim_many', db.schema), [
+        queue,
+        null,
+        10,
+        crypto.randomUUID(),
+        60_000,
+        'w',
+        null,
+        10,
+        0,
+      ]);
+      const atCommit = (
+        await client.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")
+      ).rows[0]?.s;
+      await client.query('ROLLBACK');
+      return { claimed: claimed.rows.filter((row) => row.id !== null).length, atCommit, server };
+    } finally {
+      client.release();
+    }
+  };
+
+  it('a claim does not wait for the WAL flush, unless it starts a task under a limit (a crash must not forget it)', async () => {
+    await limit('durable-cap', 'sync', 1);
+    await limit('durable-rate', 'call', null, '5/1 second');
+    await limit('durable-mixed', 'sync', 1);
+    const cases = {
+      plain: await commitOfClaim('durable-plain', [{ name: 'sync' }]),
+      groupWithoutLimit: await commitOfClaim('durable-fair', [{ name: 'sync', group: 'g' }]),
+      groupConcurrency: await commitOfClaim('durable-cap', [{ name: 'sync', group: 'g' }]),
+      rateLimit: await commitOfClaim('durable-rate', [{ name: 'call' }]),
+      plainAndLimited: await commitOfClaim('durable-mixed', [
+        { name: 'plain' },
+        { name: 'sync', group: 'g' },
+      ]),
+    };
+    const server = cases.plain.server;
+    expect(server).not.toBe('off');
+    expect(cases).toEqual({
+      plain: { claimed: 1, atCommit: 'off', server },
+      groupWithoutLimit: { claimed: 1, atCommit: 'off', server },
+      groupConcurrency: { claimed: 1, atCommit: server, server },
+      rateLimit: { claimed: 1, atCommit: server, server },
+      plainAndLimited: { claimed: 2, atCommit: server, server },
+    });
   });
 });
 

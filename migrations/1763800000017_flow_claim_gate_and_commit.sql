@@ -1,10 +1,23 @@
 -- Up Migration
 --
--- claim_flow: the walk reads no group when no priority has a task the claim may
--- take. It read every group of the queue, counting each one's running tasks,
--- to find none with a ready task: some 3 ms per claim with 1,000 groups, and
--- every claim left short ends with such a walk (the one that finds no lower
--- priority).
+-- claim_flow, two changes:
+--
+-- - The walk reads no group when no priority has a task the claim may take. It
+--   read every group of the queue, counting each one's running tasks, to find
+--   none with a ready task: some 3 ms per claim with 1,000 groups, and every
+--   claim left short ends with such a walk (the one that finds no lower
+--   priority).
+-- - A claim that starts tasks under a limit (group concurrency or a rate) waits
+--   for its WAL flush at commit, as the server is set to. The claim statement
+--   turns that wait off for the claim's transaction (sql/task_claim_many.sql):
+--   a claim lost in a crash of PostgreSQL is undone whole, and the attempt that
+--   began is fenced off by its lease. But that attempt still runs in its worker
+--   while its task, ready again, can be claimed anew: for a moment, two
+--   attempts would run where a limit counts one, and a rate's window would
+--   have lost the starts it recorded. Until now only a claim that took a plain
+--   task turned the wait off, so a claim of a plain task and a limited one was
+--   the only one exposed; a claim of tasks with a group but no limit now turns
+--   it off too.
 
 CREATE OR REPLACE FUNCTION claim_flow(
   for_queue text, names text[], wanted integer, free integer, hold_ms integer,
@@ -334,6 +347,11 @@ BEGIN
       WHERE (SELECT count(*) FROM groups_updated) >= 0 AND (SELECT count(*) FROM names_updated) >= 0;
     END IF;
     GET DIAGNOSTICS taken = ROW_COUNT;
+    IF taken > 0 AND chosen_names && limited_names THEN
+      -- Tasks started under a limit: this claim is durable at its commit (see
+      -- above), whatever the claim statement set.
+      SET LOCAL synchronous_commit TO DEFAULT;
+    END IF;
 
     exhausted := exhausted OR taken = 0;
     remaining := remaining - taken;
